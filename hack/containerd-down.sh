@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Tears down a private containerd started by hack/containerd-up.sh DIR:
+#   1. stops containerd (pid file or `--config DIR/config.toml` on its command
+#      line): SIGTERM, wait up to 10 s, then SIGKILL;
+#   2. SIGKILLs every containerd-shim-* process (rust or runc) whose command
+#      line names DIR/containerd.sock, together with its descendants
+#      (the containers), and removes their /run/containerd/s/<hash> sockets;
+#   3. `runc delete --force`s leftover runc (or youki-style) containers whose
+#      state.json references DIR (bundles live in DIR/state), then removes that
+#      state dir, so ids can be reused;
+#   4. unmounts every mount at or under DIR, deepest first (`umount -l` fallback);
+#   5. removes DIR (refuses if a mount is still there).
+# Cgroups are otherwise left alone. Idempotent: succeeds if already down.
+#
+# Usage: hack/containerd-down.sh DIR
+# Env:   RUNC_BIN (default runc), RUNC_ROOTS (space-separated runc state roots
+#        to scan; default "/run/containerd/runc/* /run/containerd/rust/* /run/runc")
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 DIR" >&2
+  exit 2
+fi
+DIR=$(realpath -m "$1")
+[[ "$DIR" != / ]] || { echo "containerd-down: refusing DIR=/" >&2; exit 2; }
+SOCK=$DIR/containerd.sock
+RUNC_BIN=${RUNC_BIN:-runc}
+
+# Read the NUL-separated command line of pid $1 into array ARGS (empty if gone).
+read_args() { ARGS=(); mapfile -d "" -t ARGS 2>/dev/null <"/proc/$1/cmdline" || true; }
+alive() { kill -0 "$1" 2>/dev/null; }
+descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
+# wait_gone SECONDS PID...: true once all pids are gone.
+wait_gone() {
+  local t=$(($1 * 10)) p any; shift
+  while ((t-- > 0)); do
+    any=""
+    for p in "$@"; do alive "$p" && any=1; done
+    [[ -n "$any" ]] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- 1. containerd ----
+ctrd=()
+if [[ -s "$DIR/containerd.pid" ]]; then
+  p=$(cat "$DIR/containerd.pid")
+  read_args "$p"
+  if ((${#ARGS[@]})) && [[ "${ARGS[0]##*/}" == containerd* && "${ARGS[0]##*/}" != containerd-shim* ]]; then ctrd+=("$p"); fi
+fi
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  read_args "$p"
+  if ((${#ARGS[@]} == 0)) || [[ "${ARGS[0]##*/}" != containerd ]]; then continue; fi
+  for a in "${ARGS[@]}"; do
+    if [[ "$a" == "$DIR/config.toml" || "$a" == "--config=$DIR/config.toml" ]]; then ctrd+=("$p"); break; fi
+  done
+done
+if ((${#ctrd[@]})); then
+  mapfile -t ctrd < <(printf '%s\n' "${ctrd[@]}" | sort -un)
+  echo "containerd-down: stopping containerd ${ctrd[*]}"
+  kill -TERM "${ctrd[@]}" 2>/dev/null || true
+  if ! wait_gone 10 "${ctrd[@]}"; then
+    echo "containerd-down: containerd still alive after 10 s, SIGKILL" >&2
+    kill -KILL "${ctrd[@]}" 2>/dev/null || true
+    wait_gone 5 "${ctrd[@]}" || echo "containerd-down: warning: containerd ${ctrd[*]} did not die" >&2
+  fi
+fi
+
+# ---- 2. shims and their containers ----
+victims=() shim_socks=()
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  read_args "$p"
+  ((${#ARGS[@]})) || continue
+  comm=$(cat "$d/comm" 2>/dev/null || true)
+  [[ "${ARGS[0]##*/}" == containerd-shim-* || "$comm" == containerd-shim* ]] || continue
+  mine="" ns="" id=""
+  for ((i = 1; i < ${#ARGS[@]}; i++)); do
+    a=${ARGS[i]} next=${ARGS[i + 1]:-}
+    if [[ "$a" == "$SOCK" || "$a" == *"=$SOCK" ]]; then mine=1; fi
+    if [[ "$a" == -namespace || "$a" == --namespace ]]; then ns=$next; fi
+    if [[ "$a" == -id || "$a" == --id ]]; then id=$next; fi
+  done
+  [[ -n "$mine" ]] || continue
+  mapfile -t kids < <(descendants "$p")
+  victims+=("$p" "${kids[@]}")
+  # Shim API socket, as containerd's shim.SocketAddress names it:
+  # /run/containerd/s/sha256(<containerd address>/<ns>/<id>). SIGKILL leaves it.
+  if [[ -n "$ns" && -n "$id" ]]; then
+    shim_socks+=("/run/containerd/s/$(printf '%s' "$SOCK/$ns/$id" | sha256sum | cut -d' ' -f1)")
+  fi
+done
+if ((${#victims[@]})); then
+  echo "containerd-down: killing shims/containers ${victims[*]}"
+  kill -KILL "${victims[@]}" 2>/dev/null || true
+  wait_gone 5 "${victims[@]}" || echo "containerd-down: warning: some of ${victims[*]} survived" >&2
+fi
+for s in "${shim_socks[@]}"; do
+  if [[ -S "$s" ]]; then rm -f "$s"; fi
+done
+
+# ---- 3. leftover runc/youki state for containers whose bundle is under DIR ----
+shopt -s nullglob
+for root in ${RUNC_ROOTS:-/run/containerd/runc/* /run/containerd/rust/* /run/runc}; do
+  for st in "$root"/*/state.json; do
+    grep -qF "\"$DIR/" "$st" 2>/dev/null || continue
+    id=$(basename "$(dirname "$st")")
+    echo "containerd-down: removing leftover container state $root/$id"
+    "$RUNC_BIN" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+    # runc does not understand every state format (e.g. youki/libcontainer's):
+    # its processes are dead by now, so drop the state dir itself.
+    rm -rf "${root:?}/$id"
+  done
+done
+shopt -u nullglob
+
+# ---- 4. mounts ----
+# Mount points at/under DIR from mountinfo (field 5, octal-escaped), deepest first.
+mounts_under() {
+  awk -v dir="$DIR" '{
+      m = $5
+      while (match(m, /\\[0-7][0-7][0-7]/)) {
+        c = sprintf("%c", (substr(m, RSTART+1, 1) * 64) + (substr(m, RSTART+2, 1) * 8) + substr(m, RSTART+3, 1))
+        m = substr(m, 1, RSTART-1) c substr(m, RSTART+4)
+      }
+      if (m == dir || index(m, dir "/") == 1) print length(m) "\t" m
+    }' /proc/self/mountinfo | sort -rn | cut -f2-
+}
+for _ in 1 2 3; do
+  mapfile -t mnts < <(mounts_under)
+  ((${#mnts[@]})) || break
+  for m in "${mnts[@]}"; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+done
+mapfile -t mnts < <(mounts_under)
+if ((${#mnts[@]})); then
+  echo "containerd-down: mounts still present under $DIR, not removing it:" >&2
+  printf '  %s\n' "${mnts[@]}" >&2
+  exit 1
+fi
+
+# ---- 5. remove DIR ----
+if [[ -e "$DIR" ]]; then
+  rm -rf --one-file-system "$DIR"
+fi
+echo "containerd-down: $DIR is down"

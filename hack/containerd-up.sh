@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Starts a PRIVATE containerd whose config, root, state, sockets and logs all
+# live under DIR (never the system daemon's /run/containerd sockets), with our
+# shim's directory first on its PATH, then imports the busybox test image.
+#
+# Usage: hack/containerd-up.sh DIR
+# Env:
+#   SHIM_BIN_DIR    dir holding containerd-shim-rust-v2 (default <repo>/target/release)
+#   CONTAINERD_BIN  containerd binary (default /usr/bin/containerd)
+#   CTR_BIN         ctr binary (default: ctr next to CONTAINERD_BIN, else `ctr`)
+#   TEST_IMAGE_TAR  cached image tarball (default
+#                   ${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar)
+# Writes: DIR/config.toml DIR/containerd.log DIR/containerd.pid DIR/env
+#   (DIR/env is sourceable: CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE,
+#    SHIM_TEST_DIR, TEST_IMAGE) and DIR/{root,state,tmp,opt}.
+# Stop it with hack/containerd-down.sh DIR.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 DIR" >&2
+  exit 2
+fi
+HACK=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HACK/.." && pwd)
+mkdir -p "$1"
+DIR=$(cd "$1" && pwd)
+
+SHIM_BIN_DIR=${SHIM_BIN_DIR:-$REPO/target/release}
+CONTAINERD_BIN=${CONTAINERD_BIN:-/usr/bin/containerd}
+if [[ -z "${CTR_BIN:-}" ]]; then
+  CTR_BIN=ctr
+  if [[ -x "$(dirname "$CONTAINERD_BIN")/ctr" ]]; then CTR_BIN=$(dirname "$CONTAINERD_BIN")/ctr; fi
+fi
+TEST_IMAGE=docker.io/library/busybox:latest
+TEST_IMAGE_TAR=${TEST_IMAGE_TAR:-${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar}
+SOCK=$DIR/containerd.sock
+PIDFILE=$DIR/containerd.pid
+LOG=$DIR/containerd.log
+
+[[ -x "$CONTAINERD_BIN" ]] || { echo "containerd-up: $CONTAINERD_BIN not executable (run hack/install-deps.sh)" >&2; exit 1; }
+[[ -e "$SHIM_BIN_DIR/containerd-shim-rust-v2" ]] ||
+  echo "containerd-up: warning: $SHIM_BIN_DIR/containerd-shim-rust-v2 does not exist (yet)" >&2
+
+if [[ -s "$PIDFILE" ]]; then
+  old=$(cat "$PIDFILE")
+  if kill -0 "$old" 2>/dev/null && grep -qa containerd "/proc/$old/cmdline" 2>/dev/null; then
+    echo "containerd-up: a containerd (pid $old) is already running for $DIR; run hack/containerd-down.sh $DIR first" >&2
+    exit 1
+  fi
+  rm -f "$PIDFILE"
+fi
+
+mkdir -p "$DIR/root" "$DIR/state" "$DIR/tmp" "$DIR/opt"
+cat >"$DIR/config.toml" <<EOF
+# Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
+version = 2
+root = "$DIR/root"
+state = "$DIR/state"
+temp = "$DIR/tmp"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  level = "debug"
+  address = "$DIR/debug.sock"
+
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$DIR/opt"
+  # Default snapshotter for clients (ctr) is overlayfs; keep its defaults.
+  [plugins."io.containerd.snapshotter.v1.overlayfs"]
+    root_path = ""
+EOF
+
+# setsid: own session, so the daemon outlives the shell/job that started it.
+PATH="$SHIM_BIN_DIR:$PATH" setsid "$CONTAINERD_BIN" --config "$DIR/config.toml" \
+  </dev/null >>"$LOG" 2>&1 &
+pid=$!
+echo "$pid" >"$PIDFILE"
+
+fail() {
+  echo "containerd-up: $*" >&2
+  echo "---- last lines of $LOG ----" >&2
+  tail -n 30 "$LOG" >&2 || true
+  kill "$pid" 2>/dev/null || true
+  exit 1
+}
+
+run_ctr() { "$CTR_BIN" --address "$SOCK" -n default "$@"; }
+
+for ((i = 0; ; i++)); do
+  kill -0 "$pid" 2>/dev/null || fail "containerd (pid $pid) exited during startup"
+  run_ctr version >/dev/null 2>&1 && break
+  ((i < 100)) || fail "containerd did not answer on $SOCK within 20 s"
+  sleep 0.2
+done
+echo "containerd-up: containerd pid $pid listening on $SOCK"
+
+bash "$HACK/build-image.sh" "$TEST_IMAGE_TAR" "$TEST_IMAGE"
+run_ctr images import "$TEST_IMAGE_TAR" || fail "image import failed"
+run_ctr images ls -q | grep -Fxq "$TEST_IMAGE" || fail "$TEST_IMAGE missing after import"
+
+printf 'export %s=%q\n' CONTAINERD_ADDRESS "$SOCK" CONTAINERD_NAMESPACE default \
+  SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" >"$DIR/env"
+echo "containerd-up: ready; source $DIR/env"

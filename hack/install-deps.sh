@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs (idempotently, via apt-get) the Debian packages needed to build and
+# test containerd-shim-rust-v2: containerd, runc, a static busybox for the test
+# image, build deps (libseccomp, pkg-config, protoc) and test tooling.
+# Only packages that are missing are installed; `apt-get update` runs only then.
+# No system containerd is started or used by our tests (they run a private one,
+# see hack/containerd-up.sh).
+set -euo pipefail
+
+PKGS=(
+  containerd runc busybox-static libseccomp-dev pkg-config protobuf-compiler
+  iptables containernetworking-plugins util-linux procps psmisc
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [[ "$status" == ii* ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing: ${missing[*]}"
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d exit 101 stops maintainer scripts from starting daemons (no systemd
+# here anyway); removed afterwards only if we created it.
+created_policy=""
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+trap '[[ -n "$created_policy" ]] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,77 @@
+//! Serving: the long-lived shim. It owns the listening socket handed over on
+//! fd 3 by `start`, reaps every child, and serves the task API (v2 for
+//! containerd 1.x, the same handlers as v3 for 2.x) until Shutdown.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use containerd_shim_protos::shim_async::create_task;
+use tokio::sync::Notify;
+
+use crate::cli::Flags;
+use crate::container::Shared;
+use crate::events::Publisher;
+use crate::handover;
+use crate::reaper::Reaper;
+use crate::runtime::embedded::Embedded;
+use crate::service::TaskService;
+
+const TASK_V2: &str = "containerd.task.v2.Task";
+const TASK_V3: &str = "containerd.task.v3.Task";
+
+pub fn run(flags: &Flags) -> Result<(), String> {
+    // containerd made the `log` FIFO in the bundle, our working directory.
+    crate::logger::to_fifo(Path::new("log"), flags.debug);
+    let listener =
+        handover::take_listener().map_err(|e| format!("no listening socket from `start`: {e}"))?;
+    // Paths are absolute from here on; containerd may remove this bundle.
+    let _ = std::env::set_current_dir("/");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let result = runtime.block_on(serve(flags, listener));
+    if let Some(sock) = &flags.socket {
+        let _ = std::fs::remove_file(sock);
+    }
+    if let Err(e) = &result {
+        log::error!("{e}");
+    }
+    result
+}
+
+async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), String> {
+    let reaper = Reaper::start().map_err(|e| format!("become subreaper: {e}"))?;
+    let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
+    let state_root = super::state_root(&flags.namespace);
+    let runtime = Embedded::new(state_root.clone(), reaper.clone()).map_err(|e| e.to_string())?;
+    let shutdown = Arc::new(Notify::new());
+    let service = Arc::new(TaskService::new(
+        Shared {
+            runtime: Arc::new(runtime),
+            publisher,
+            reaper,
+            namespace: flags.namespace.clone(),
+            state_root,
+        },
+        shutdown.clone(),
+    ));
+
+    // One set of handlers under both names: v2 and v3 differ only in the
+    // package name, the messages are the same on the wire.
+    let mut services = create_task(service.clone());
+    if let Some(v3_again) = create_task(service).remove(TASK_V3) {
+        services.insert(TASK_V2.to_string(), v3_again);
+    }
+    let mut server = handover::ttrpc_server(listener)
+        .map_err(|e| format!("adopt listening socket: {e}"))?
+        .register_service(services);
+    server
+        .start()
+        .await
+        .map_err(|e| format!("start ttrpc server: {e}"))?;
+    log::info!("serving the task API for namespace {}", flags.namespace);
+    shutdown.notified().await;
+    let _ = server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! `start`: find or launch the shim that serves this container's group and
+//! print its address. containerd waits for this process to exit, so the
+//! server is a separate, daemonized process in a session of its own.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::address::{group_key, socket_path, to_address, SOCKET_DIR};
+use crate::cli::Flags;
+use crate::options;
+
+pub fn run(flags: &Flags) -> Result<(), String> {
+    crate::id::validate("container", &flags.id).map_err(|e| e.to_string())?;
+    if flags.namespace.is_empty() {
+        return Err("-namespace is required".into());
+    }
+    let bundle = super::bundle_dir(flags).map_err(|e| format!("bundle: {e}"))?;
+    let mut stdin = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut stdin);
+    options::decode_stdin(&stdin).map_err(|e| e.to_string())?;
+
+    let annotations = super::bundle_annotations(&bundle)?;
+    let group = group_key(&annotations, &flags.id);
+    let path = socket_path(&flags.address, &flags.namespace, group);
+    let address = to_address(&path);
+
+    let listener = match bind_or_join(&path)? {
+        Some(l) => l,
+        None => {
+            // A live shim already serves this group (the pod's shim).
+            write_file(&bundle.join("address"), &address)?;
+            print!("{address}");
+            return Ok(());
+        }
+    };
+    let pid = match launch(flags, &bundle, &path, &listener) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    write_file(&bundle.join("address"), &address)?;
+    write_file(&bundle.join("shim.pid"), &pid.to_string())?;
+    print!("{address}");
+    Ok(())
+}
+
+/// Binds the group's socket, or returns None when a live shim serves it.
+/// A dead socket file is replaced.
+fn bind_or_join(path: &Path) -> Result<Option<UnixListener>, String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(SOCKET_DIR)
+        .map_err(|e| format!("create {SOCKET_DIR}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if UnixStream::connect(path).is_ok() {
+            return Ok(None);
+        }
+        if path.exists() {
+            // Nobody listens: a shim that died. Replace its socket.
+            let _ = std::fs::remove_file(path);
+        }
+        match UnixListener::bind(path) {
+            Ok(l) => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+                return Ok(Some(l));
+            }
+            // Another `start` of the same group won the race: join it.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(format!("listen on {}: {e}", path.display())),
+        }
+    }
+}
+
+fn launch(
+    flags: &Flags,
+    bundle: &Path,
+    socket: &Path,
+    listener: &UnixListener,
+) -> Result<u32, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("locate shim binary: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "-namespace",
+        &flags.namespace,
+        "-id",
+        &flags.id,
+        "-address",
+        &flags.address,
+    ]);
+    if !flags.publish_binary.is_empty() {
+        cmd.args(["-publish-binary", &flags.publish_binary]);
+    }
+    cmd.arg("-socket").arg(socket);
+    if flags.debug {
+        cmd.arg("-debug");
+    }
+    // containerd reads our stdout and stderr until they close: the server
+    // must not inherit them.
+    cmd.current_dir(bundle)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    crate::handover::with_fd3(&mut cmd, listener.as_raw_fd(), true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("launch shim server: {e}"))?;
+    Ok(child.id())
+}
+
+fn write_file(path: &Path, content: &str) -> Result<(), String> {
+    std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
+}

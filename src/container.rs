@@ -1,0 +1,361 @@
+//! A container as the shim holds it: its bundle and rootfs, its init process,
+//! and the lifecycle steps Create, Start, Kill and Delete that go through the
+//! runtime backend and come back out as events.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use containerd_shim_protos::api::CreateTaskRequest;
+use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::cgroup;
+use crate::error::{Error, IoContext, Result};
+use crate::events::{timestamp, Publisher};
+use crate::io::{ProcessIo, StdioPaths};
+use crate::mount;
+use crate::options;
+use crate::process::{ExitEvent, Process, Status};
+use crate::reaper::{Exit, Reaper};
+use crate::runtime::{CreateOpts, Runtime};
+
+/// How long Delete waits for the last output to reach containerd.
+const IO_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// How long Delete of a created container waits for its killed init.
+const KILL_WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// What every container of the shim shares.
+pub struct Shared {
+    pub runtime: Arc<dyn Runtime>,
+    pub publisher: Publisher,
+    pub reaper: Reaper,
+    pub namespace: String,
+    /// The runtime's state root for this namespace.
+    pub state_root: PathBuf,
+}
+
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// `<bundle>/rootfs` when the shim mounted it.
+    rootfs_mount: Option<PathBuf>,
+    cgroups_path: String,
+    /// A copy of the bundle config with a cgroups path, when the spec had none.
+    private_bundle: Option<PathBuf>,
+    pub init: Process,
+}
+
+/// Undoes the steps of a Create that failed half-way.
+#[derive(Default)]
+struct Rollback {
+    rootfs_mount: Option<PathBuf>,
+    private_bundle: Option<PathBuf>,
+}
+
+impl Rollback {
+    fn run(self) {
+        if let Some(p) = self.rootfs_mount {
+            mount::unmount_all(&p);
+        }
+        if let Some(p) = self.private_bundle {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn load_spec(bundle: &Path) -> Result<Spec> {
+    if !bundle.is_absolute() {
+        return Err(Error::InvalidArgument(format!(
+            "bundle path {:?} is not absolute",
+            bundle.display()
+        )));
+    }
+    if !bundle.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "bundle {} does not exist",
+            bundle.display()
+        )));
+    }
+    let path = bundle.join("config.json");
+    let spec = Spec::load(&path).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "invalid {}: {}",
+            path.display(),
+            crate::error::chain(&e)
+        ))
+    })?;
+    let args = spec.process().as_ref().and_then(|p| p.args().as_ref());
+    if args.map_or(true, |a| a.is_empty() || a[0].is_empty()) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid {}: process.args must name a command",
+            path.display()
+        )));
+    }
+    Ok(spec)
+}
+
+/// The root filesystem the spec names, relative paths against the bundle.
+fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument("config.json has no root".into()))?;
+    Ok(bundle.join(root.path()))
+}
+
+/// A bundle the runtime may read: the real one, or (when the spec names no
+/// cgroups path) a private copy of config.json with `/<namespace>/<id>`, so a
+/// container never lands in the runtime's default cgroup.
+fn runtime_bundle(
+    spec: &Spec,
+    bundle: &Path,
+    shared: &Shared,
+    id: &str,
+) -> Result<(PathBuf, String, Option<PathBuf>)> {
+    let configured = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.display().to_string());
+    if let Some(path) = configured {
+        return Ok((bundle.to_path_buf(), path, None));
+    }
+    let cgroups_path = format!("/{}/{}", shared.namespace, id);
+    let mut spec = spec.clone();
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(root_path(&spec, bundle)?);
+    spec.set_root(Some(root));
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    linux.set_cgroups_path(Some(PathBuf::from(&cgroups_path)));
+    spec.set_linux(Some(linux));
+    let dir = shared.state_root.join(".bundles").join(id);
+    std::fs::create_dir_all(&dir).io_context(|| format!("create {}", dir.display()))?;
+    spec.save(dir.join("config.json"))
+        .map_err(|e| Error::Other(format!("write {}/config.json: {e}", dir.display())))?;
+    Ok((dir.clone(), cgroups_path, Some(dir)))
+}
+
+impl Container {
+    pub async fn create(shared: &Shared, req: &CreateTaskRequest) -> Result<Arc<Container>> {
+        let id = req.id.clone();
+        let bundle = PathBuf::from(&req.bundle);
+        let spec = load_spec(&bundle)?;
+        let opts = options::decode(req.options.as_ref())?;
+        if !req.checkpoint.is_empty() {
+            return Err(Error::Unimplemented(
+                "restoring from a checkpoint is not supported (no CRIU)".into(),
+            ));
+        }
+        let mut undo = Rollback::default();
+        let result = Self::create_steps(shared, req, &spec, &opts, &mut undo).await;
+        match result {
+            Ok((pid, io, rootfs_mount, cgroups_path)) => {
+                let stdio = stdio_paths(req);
+                let container = Arc::new(Container {
+                    id: id.clone(),
+                    bundle,
+                    rootfs_mount,
+                    cgroups_path,
+                    private_bundle: undo.private_bundle.take(),
+                    init: Process::new(id, pid, stdio, io),
+                });
+                container.watch_init(shared);
+                shared.publisher.publish(&container.create_event(req));
+                Ok(container)
+            }
+            Err(e) => {
+                if let Err(de) = shared.runtime.delete(&id, true).await {
+                    log::warn!("clean up after failed create of {id}: {de}");
+                }
+                undo.run();
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_steps(
+        shared: &Shared,
+        req: &CreateTaskRequest,
+        spec: &Spec,
+        opts: &containerd_shim_protos::shim::oci::Options,
+        undo: &mut Rollback,
+    ) -> Result<(u32, ProcessIo, Option<PathBuf>, String)> {
+        let bundle = Path::new(&req.bundle);
+        let rootfs_mount = if req.rootfs.is_empty() {
+            None
+        } else {
+            let target = bundle.join("rootfs");
+            mount::mount_rootfs(&req.rootfs, &target)?;
+            undo.rootfs_mount = Some(target.clone());
+            Some(target)
+        };
+        let root = root_path(spec, bundle)?;
+        if !root.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "rootfs {} does not exist",
+                root.display()
+            )));
+        }
+        let (runtime_bundle, cgroups_path, private) =
+            runtime_bundle(spec, bundle, shared, &req.id)?;
+        undo.private_bundle = private;
+        let (io, stdio) = ProcessIo::open(&stdio_paths(req))?;
+        let pid = shared
+            .runtime
+            .create(CreateOpts {
+                id: req.id.clone(),
+                bundle: runtime_bundle,
+                pid_file: bundle.join("init.pid"),
+                no_pivot_root: opts.no_pivot_root,
+                stdio,
+            })
+            .await?;
+        Ok((pid, io, rootfs_mount, cgroups_path))
+    }
+
+    fn create_event(&self, req: &CreateTaskRequest) -> TaskCreate {
+        let mut io = TaskIO::new();
+        io.stdin = req.stdin.clone();
+        io.stdout = req.stdout.clone();
+        io.stderr = req.stderr.clone();
+        io.terminal = req.terminal;
+        let mut ev = TaskCreate::new();
+        ev.container_id = self.id.clone();
+        ev.bundle = req.bundle.clone();
+        ev.rootfs = req.rootfs.clone();
+        ev.io = Some(io).into();
+        ev.checkpoint = req.checkpoint.clone();
+        ev.pid = self.init.pid();
+        ev
+    }
+
+    /// Routes the init's exit from the reaper into its state and an event.
+    fn watch_init(self: &Arc<Self>, shared: &Shared) {
+        let exited = shared.reaper.subscribe(self.init.pid() as i32);
+        let this = Arc::clone(self);
+        let publisher = shared.publisher.clone();
+        tokio::spawn(async move {
+            if let Ok(exit) = exited.await {
+                log::debug!("container {} init exited with {}", this.id, exit.status);
+                if let ExitEvent::Now(exit) = this.init.set_exited(exit) {
+                    publisher.publish(&this.exit_event(exit));
+                }
+            }
+        });
+    }
+
+    fn exit_event(&self, exit: Exit) -> TaskExit {
+        let mut ev = TaskExit::new();
+        ev.container_id = self.id.clone();
+        ev.id = self.init.id.clone();
+        ev.pid = self.init.pid();
+        ev.exit_status = exit.status;
+        ev.exited_at = Some(timestamp(exit.at)).into();
+        ev
+    }
+
+    pub async fn start(&self, shared: &Shared) -> Result<u32> {
+        let pid = self.init.begin_start()?;
+        let result = shared.runtime.start(&self.id).await;
+        let held_exit = self.init.end_start(result.is_ok());
+        if result.is_ok() {
+            let mut ev = TaskStart::new();
+            ev.container_id = self.id.clone();
+            ev.pid = pid;
+            shared.publisher.publish(&ev);
+        }
+        if let Some(exit) = held_exit {
+            shared.publisher.publish(&self.exit_event(exit));
+        }
+        result.map(|_| pid)
+    }
+
+    /// Signals the init, or with `all` every process in the container's cgroup.
+    pub fn kill(&self, signal: u32, all: bool) -> Result<()> {
+        let sig = i32::try_from(signal)
+            .ok()
+            .and_then(|s| Signal::try_from(s).ok())
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?;
+        let pid = self.init.signal_target()?;
+        if all {
+            let mut pids = cgroup::procs(&self.cgroups_path);
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+            for p in pids {
+                match kill(Pid::from_raw(p as i32), sig) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(Error::Other(format!("signal {sig} to pid {p}: {e}"))),
+                }
+            }
+            return Ok(());
+        }
+        match kill(Pid::from_raw(pid as i32), sig) {
+            Ok(()) => Ok(()),
+            Err(Errno::ESRCH) => Err(Error::NotFound(format!(
+                "process {} already finished",
+                self.init.id
+            ))),
+            Err(e) => Err(Error::Other(format!("signal {sig} to pid {pid}: {e}"))),
+        }
+    }
+
+    /// The pids in the container (its cgroup), at least the init while it runs.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = cgroup::procs(&self.cgroups_path);
+        if pids.is_empty() && self.init.status() != Status::Stopped {
+            pids.push(self.init.pid());
+        }
+        pids
+    }
+
+    /// Deletes a created or stopped container: its output is drained, its
+    /// runtime state and cgroup removed, its rootfs unmounted.
+    pub async fn delete(&self, shared: &Shared) -> Result<Exit> {
+        if self.init.begin_delete()? == Status::Created {
+            let _ = kill(Pid::from_raw(self.init.pid() as i32), Signal::SIGKILL);
+        }
+        let exit = match tokio::time::timeout(KILL_WAIT_LIMIT, self.init.wait()).await {
+            Ok(exit) => exit,
+            Err(_) => {
+                self.init.abort_delete();
+                return Err(Error::Other(format!(
+                    "init of {} did not exit within {KILL_WAIT_LIMIT:?} of SIGKILL",
+                    self.id
+                )));
+            }
+        };
+        self.init.take_io().finish(IO_DRAIN_LIMIT).await;
+        if let Err(e) = shared.runtime.delete(&self.id, true).await {
+            self.init.abort_delete();
+            return Err(e);
+        }
+        if let Some(p) = &self.rootfs_mount {
+            mount::unmount_all(p);
+        }
+        if let Some(p) = &self.private_bundle {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        let mut ev = TaskDelete::new();
+        ev.container_id = self.id.clone();
+        ev.id = self.init.id.clone();
+        ev.pid = self.init.pid();
+        ev.exit_status = exit.status;
+        ev.exited_at = Some(timestamp(exit.at)).into();
+        shared.publisher.publish(&ev);
+        Ok(exit)
+    }
+}
+
+fn stdio_paths(req: &CreateTaskRequest) -> StdioPaths {
+    StdioPaths {
+        stdin: req.stdin.clone(),
+        stdout: req.stdout.clone(),
+        stderr: req.stderr.clone(),
+        terminal: req.terminal,
+    }
+}

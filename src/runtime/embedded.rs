@@ -1,0 +1,163 @@
+//! The embedded OCI runtime, shim side.
+//!
+//! libcontainer forks and changes process-wide state (working directory,
+//! dumpable flag, oom_score_adj), which is unsound in the multi-threaded,
+//! long-lived shim. So every libcontainer call runs in a helper: this same
+//! binary, exec'd fresh (single-threaded) with the action word `oci-helper`.
+//! The helper replies with one JSON line on fd 3 and exits; the container's
+//! init, its child, is reparented to the shim, the subreaper.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::fcntl::OFlag;
+
+use super::helper::Reply;
+use super::{CreateOpts, Runtime};
+use crate::error::{Error, IoContext, Result};
+use crate::reaper::Reaper;
+
+/// A helper that takes longer than this is killed and the call fails.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Embedded {
+    exe: PathBuf,
+    /// libcontainer's state root, one per namespace, on tmpfs.
+    root: PathBuf,
+    reaper: Reaper,
+}
+
+impl Embedded {
+    pub fn new(root: PathBuf, reaper: Reaper) -> Result<Self> {
+        let exe = std::env::current_exe().io_context(|| "locate the shim binary")?;
+        std::fs::create_dir_all(&root)
+            .io_context(|| format!("create runtime root {}", root.display()))?;
+        Ok(Embedded { exe, root, reaper })
+    }
+
+    fn base_args(&self, verb: &str, id: &str) -> Vec<String> {
+        vec![
+            "oci-helper".into(),
+            verb.into(),
+            "--root".into(),
+            self.root.display().to_string(),
+            "--id".into(),
+            id.into(),
+        ]
+    }
+
+    async fn run(&self, args: Vec<String>, stdio: Option<[OwnedFd; 3]>) -> Result<Reply> {
+        let stdio = match stdio {
+            Some(s) => s,
+            None => [dev_null()?, dev_null()?, dev_null()?],
+        };
+        let (reply_r, reply_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| Error::io("create reply pipe", e.into()))?;
+        let [stdin, stdout, stderr] = stdio;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&args)
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr));
+        crate::handover::with_fd3(&mut cmd, reply_w.as_raw_fd(), false);
+        // Never waited for here: the reaper collects the helper's exit.
+        let pid = cmd
+            .spawn()
+            .io_context(|| format!("start runtime helper {}", self.exe.display()))?
+            .id();
+        drop(cmd);
+        drop(reply_w);
+        let exit = self.reaper.subscribe(pid as i32);
+        let status = match tokio::time::timeout(HELPER_TIMEOUT, exit).await {
+            Ok(Ok(exit)) => exit.status,
+            Ok(Err(_)) => return Err(Error::Other("reaper stopped".into())),
+            Err(_) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                return Err(Error::Runtime(format!(
+                    "runtime helper {} {:?} did not finish within {HELPER_TIMEOUT:?}",
+                    args[1], args
+                )));
+            }
+        };
+        // The helper wrote its reply before exiting, so it is in the pipe now;
+        // the container's init may still hold the write end, so read what is
+        // there rather than waiting for end of file.
+        let mut buf = Vec::new();
+        let mut f = File::from(reply_r);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read runtime helper reply", e)),
+            }
+        }
+        let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+        if line.is_empty() {
+            return Err(Error::Runtime(format!(
+                "runtime helper ({}) exited with status {status} without a reply",
+                args[1]
+            )));
+        }
+        let reply: Reply = serde_json::from_slice(line)
+            .map_err(|e| Error::Runtime(format!("unreadable runtime helper reply: {e}")))?;
+        match reply {
+            Reply::Error { error } => Err(Error::Runtime(error)),
+            ok => Ok(ok),
+        }
+    }
+}
+
+fn dev_null() -> Result<OwnedFd> {
+    Ok(File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .io_context(|| "open /dev/null")?
+        .into())
+}
+
+#[async_trait]
+impl Runtime for Embedded {
+    async fn create(&self, opts: CreateOpts) -> Result<u32> {
+        let mut args = self.base_args("create", &opts.id);
+        args.extend([
+            "--bundle".into(),
+            opts.bundle.display().to_string(),
+            "--pid-file".into(),
+            opts.pid_file.display().to_string(),
+        ]);
+        if opts.no_pivot_root {
+            args.push("--no-pivot".into());
+        }
+        let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
+        match self.run(args, Some(stdio)).await? {
+            Reply::Created { pid } => Ok(pid),
+            other => Err(Error::Runtime(format!("unexpected helper reply {other:?}"))),
+        }
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        self.run(self.base_args("start", id), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let mut args = self.base_args("delete", id);
+        if force {
+            args.push("--force".into());
+        }
+        self.run(args, None).await.map(|_| ())
+    }
+}

@@ -1,0 +1,251 @@
+//! The task API (`containerd.task.v2.Task`, and the same handlers as v3):
+//! each request is checked, routed to its container, and errors are turned
+//! into the status codes containerd acts on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use containerd_shim_protos::api::*;
+use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
+use containerd_shim_protos::shim_async::Task;
+use containerd_shim_protos::types::task::{ProcessInfo, Status as TaskStatus};
+use tokio::sync::Notify;
+use ttrpc::asynchronous::TtrpcContext;
+
+use crate::container::{Container, Shared};
+use crate::error::{Error, Result};
+use crate::events::timestamp;
+use crate::id;
+use crate::process::Status;
+
+pub struct TaskService {
+    shared: Shared,
+    containers: Mutex<HashMap<String, Arc<Container>>>,
+    /// Ids whose Create is in flight: a second Create of one is AlreadyExists.
+    creating: Mutex<HashSet<String>>,
+    shutdown: Arc<Notify>,
+}
+
+impl TaskService {
+    pub fn new(shared: Shared, shutdown: Arc<Notify>) -> Self {
+        TaskService {
+            shared,
+            containers: Mutex::new(HashMap::new()),
+            creating: Mutex::new(HashSet::new()),
+            shutdown,
+        }
+    }
+
+    fn container(&self, id: &str) -> Result<Arc<Container>> {
+        id::validate("container", id)?;
+        self.containers
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("container {id} not found")))
+    }
+
+    /// The process a request names: the init for an empty exec id.
+    fn init_of(&self, id: &str, exec_id: &str) -> Result<Arc<Container>> {
+        let c = self.container(id)?;
+        if !exec_id.is_empty() {
+            return Err(Error::NotFound(format!(
+                "exec {exec_id} not found in container {id}"
+            )));
+        }
+        Ok(c)
+    }
+
+    fn reserve(&self, id: &str) -> Result<()> {
+        let containers = self.containers.lock().unwrap();
+        let mut creating = self.creating.lock().unwrap();
+        if containers.contains_key(id) || !creating.insert(id.to_string()) {
+            return Err(Error::AlreadyExists(format!(
+                "container {id} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+        id::validate("container", &req.id)?;
+        self.reserve(&req.id)?;
+        let result = Container::create(&self.shared, &req).await;
+        let mut containers = self.containers.lock().unwrap();
+        self.creating.lock().unwrap().remove(&req.id);
+        let c = result?;
+        log::info!("created container {} (pid {})", c.id, c.init.pid());
+        let mut resp = CreateTaskResponse::new();
+        resp.pid = c.init.pid();
+        containers.insert(req.id.clone(), c);
+        Ok(resp)
+    }
+
+    async fn do_delete(&self, req: DeleteRequest) -> Result<DeleteResponse> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        let exit = c.delete(&self.shared).await?;
+        self.containers.lock().unwrap().remove(&req.id);
+        log::info!("deleted container {}", req.id);
+        let mut resp = DeleteResponse::new();
+        resp.pid = c.init.pid();
+        resp.exit_status = exit.status;
+        resp.exited_at = Some(timestamp(exit.at)).into();
+        Ok(resp)
+    }
+
+    fn do_state(&self, req: StateRequest) -> Result<StateResponse> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        let p = &c.init;
+        let mut resp = StateResponse::new();
+        resp.id = req.id.clone();
+        resp.bundle = c.bundle.display().to_string();
+        resp.pid = p.pid();
+        resp.status = match p.status() {
+            Status::Created => TaskStatus::CREATED,
+            Status::Running => TaskStatus::RUNNING,
+            Status::Stopped => TaskStatus::STOPPED,
+        }
+        .into();
+        resp.stdin = p.stdio.stdin.clone();
+        resp.stdout = p.stdio.stdout.clone();
+        resp.stderr = p.stdio.stderr.clone();
+        resp.terminal = p.stdio.terminal;
+        if let Some(exit) = p.exit() {
+            resp.exit_status = exit.status;
+            resp.exited_at = Some(timestamp(exit.at)).into();
+        }
+        resp.exec_id = req.exec_id;
+        Ok(resp)
+    }
+
+    fn do_shutdown(&self) {
+        let idle =
+            self.containers.lock().unwrap().is_empty() && self.creating.lock().unwrap().is_empty();
+        if idle {
+            log::info!("no container left: shutting down");
+            self.shutdown.notify_one();
+        }
+    }
+}
+
+fn unsupported<T>(what: &str) -> ttrpc::Result<T> {
+    Err(Error::Unimplemented(format!("{what} is not supported by this shim yet")).into())
+}
+
+#[async_trait]
+impl Task for TaskService {
+    async fn create(
+        &self,
+        _: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> ttrpc::Result<CreateTaskResponse> {
+        let id = req.id.clone();
+        self.do_create(req).await.map_err(|e| {
+            log::warn!("create {id}: {e}");
+            e.into()
+        })
+    }
+
+    async fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        let pid = c.start(&self.shared).await?;
+        let mut resp = StartResponse::new();
+        resp.pid = pid;
+        Ok(resp)
+    }
+
+    async fn state(&self, _: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
+        Ok(self.do_state(req)?)
+    }
+
+    async fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        let exit = c.init.wait().await;
+        let mut resp = WaitResponse::new();
+        resp.exit_status = exit.status;
+        resp.exited_at = Some(timestamp(exit.at)).into();
+        Ok(resp)
+    }
+
+    async fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        c.kill(req.signal, req.all)?;
+        Ok(Empty::new())
+    }
+
+    async fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+        Ok(self.do_delete(req).await?)
+    }
+
+    async fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
+        let c = self.container(&req.id)?;
+        let mut resp = PidsResponse::new();
+        resp.processes = c
+            .pids()
+            .into_iter()
+            .map(|pid| {
+                let mut info = ProcessInfo::new();
+                info.pid = pid;
+                info
+            })
+            .collect();
+        Ok(resp)
+    }
+
+    async fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
+        let c = self.init_of(&req.id, &req.exec_id)?;
+        if req.stdin {
+            c.init.close_stdin();
+        }
+        Ok(Empty::new())
+    }
+
+    async fn connect(
+        &self,
+        _: &TtrpcContext,
+        req: ConnectRequest,
+    ) -> ttrpc::Result<ConnectResponse> {
+        let mut resp = ConnectResponse::new();
+        resp.shim_pid = std::process::id();
+        if let Ok(c) = self.container(&req.id) {
+            resp.task_pid = c.init.pid();
+        }
+        resp.version = env!("CARGO_PKG_VERSION").to_string();
+        Ok(resp)
+    }
+
+    async fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
+        self.do_shutdown();
+        Ok(Empty::new())
+    }
+
+    async fn exec(&self, _: &TtrpcContext, _: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        unsupported("exec")
+    }
+
+    async fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        unsupported("resizing a terminal")
+    }
+
+    async fn pause(&self, _: &TtrpcContext, _: PauseRequest) -> ttrpc::Result<Empty> {
+        unsupported("pause")
+    }
+
+    async fn resume(&self, _: &TtrpcContext, _: ResumeRequest) -> ttrpc::Result<Empty> {
+        unsupported("resume")
+    }
+
+    async fn update(&self, _: &TtrpcContext, _: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        unsupported("update")
+    }
+
+    async fn stats(&self, _: &TtrpcContext, _: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        unsupported("stats")
+    }
+
+    async fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+        unsupported("checkpoint (CRIU)")
+    }
+}
