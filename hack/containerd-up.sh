@@ -8,6 +8,8 @@
 #   SHIM_BIN_DIR    dir holding containerd-shim-rust-v2 (default <repo>/target/release)
 #   CONTAINERD_BIN  containerd binary (default /usr/bin/containerd)
 #   CTR_BIN         ctr binary (default: ctr next to CONTAINERD_BIN, else `ctr`)
+#   CONTAINERD_PATH PATH for containerd and the shims it starts (default
+#                   SHIM_BIN_DIR:$PATH; the test suite leaves runc out of it)
 #   TEST_IMAGE_TAR  cached image tarball (default
 #                   ${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar)
 # Writes: DIR/config.toml DIR/containerd.log DIR/containerd.pid DIR/env
@@ -81,7 +83,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
 
 # setsid: own session, so the daemon outlives the shell/job that started it.
-PATH="$SHIM_BIN_DIR:$PATH" setsid "$CONTAINERD_BIN" --config "$DIR/config.toml" \
+CONTAINERD_PATH=${CONTAINERD_PATH:-$SHIM_BIN_DIR:$PATH}
+setsid env PATH="$CONTAINERD_PATH" "$CONTAINERD_BIN" --config "$DIR/config.toml" \
   </dev/null >>"$LOG" 2>&1 &
 pid=$!
 echo "$pid" >"$PIDFILE"

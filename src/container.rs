@@ -107,34 +107,50 @@ fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     Ok(bundle.join(root.path()))
 }
 
-/// A bundle the runtime may read: the real one, or (when the spec names no
-/// cgroups path) a private copy of config.json with `/<namespace>/<id>`, so a
-/// container never lands in the runtime's default cgroup.
+/// The spec with a cgroups path, when it names none: libcontainer would
+/// otherwise put the container in a default cgroup of its own. The copy keeps
+/// the rootfs of the real bundle. None when the spec is complete.
+fn complete_spec(spec: &Spec, bundle: &Path, namespace: &str, id: &str) -> Result<Option<Spec>> {
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.cgroups_path().is_some())
+    {
+        return Ok(None);
+    }
+    let mut amended = spec.clone();
+    let mut linux = amended.linux().clone().unwrap_or_default();
+    linux.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
+    amended.set_linux(Some(linux));
+    let mut root = amended.root().clone().unwrap_or_default();
+    root.set_path(root_path(spec, bundle)?);
+    amended.set_root(Some(root));
+    Ok(Some(amended))
+}
+
+/// The bundle the runtime reads: the real one, or a private copy of the
+/// config completed by `complete_spec`.
 fn runtime_bundle(
     spec: &Spec,
     bundle: &Path,
     shared: &Shared,
     id: &str,
 ) -> Result<(PathBuf, String, Option<PathBuf>)> {
-    let configured = spec
+    let completed = complete_spec(spec, bundle, &shared.namespace, id)?;
+    let used = completed.as_ref().unwrap_or(spec);
+    let cgroups_path = used
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.display().to_string());
-    if let Some(path) = configured {
-        return Ok((bundle.to_path_buf(), path, None));
-    }
-    let cgroups_path = format!("/{}/{}", shared.namespace, id);
-    let mut spec = spec.clone();
-    let mut root = spec.root().clone().unwrap_or_default();
-    root.set_path(root_path(&spec, bundle)?);
-    spec.set_root(Some(root));
-    let mut linux = spec.linux().clone().unwrap_or_default();
-    linux.set_cgroups_path(Some(PathBuf::from(&cgroups_path)));
-    spec.set_linux(Some(linux));
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let Some(completed) = completed else {
+        return Ok((bundle.to_path_buf(), cgroups_path, None));
+    };
     let dir = shared.state_root.join(".bundles").join(id);
     std::fs::create_dir_all(&dir).io_context(|| format!("create {}", dir.display()))?;
-    spec.save(dir.join("config.json"))
+    completed
+        .save(dir.join("config.json"))
         .map_err(|e| Error::Other(format!("write {}/config.json: {e}", dir.display())))?;
     Ok((dir.clone(), cgroups_path, Some(dir)))
 }
@@ -357,5 +373,51 @@ fn stdio_paths(req: &CreateTaskRequest) -> StdioPaths {
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
         terminal: req.terminal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_json(extra: serde_json::Value) -> Spec {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+            "linux": {"cgroupsPath": "/default/c1"}
+        });
+        if let (Some(base), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in extra {
+                base.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_complete_spec_is_used_as_it_is() {
+        let spec = spec_json(serde_json::json!({}));
+        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_missing_cgroups_path_becomes_namespace_and_id() {
+        let spec = spec_json(serde_json::json!({"linux": {}}));
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1")
+            .unwrap()
+            .unwrap();
+        let path = done
+            .linux()
+            .as_ref()
+            .unwrap()
+            .cgroups_path()
+            .clone()
+            .unwrap();
+        assert_eq!(path, PathBuf::from("/ns/c1"));
+        // the private copy must still find the rootfs of the real bundle
+        assert_eq!(done.root().as_ref().unwrap().path(), Path::new("/b/rootfs"));
     }
 }

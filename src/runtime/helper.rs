@@ -11,6 +11,7 @@ use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
 
+use super::executor::ShimExecutor;
 use crate::error::chain;
 
 /// The helper's answer, one JSON line on fd 3.
@@ -105,6 +106,7 @@ fn create(a: &Args) -> Result<u32, String> {
             .map_err(|e| lc_err("pid file", e))?;
     }
     let container = builder
+        .with_executor(ShimExecutor)
         .validate_id()
         .map_err(|e| lc_err("container id", e))?
         .as_init(bundle)

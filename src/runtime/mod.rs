@@ -3,6 +3,7 @@
 //! an external runtime binary is a second implementation of the same trait.
 
 pub mod embedded;
+mod executor;
 pub mod helper;
 
 use std::os::fd::OwnedFd;

@@ -1,0 +1,238 @@
+//! Helpers for the end-to-end tests: they drive the private containerd that
+//! `hack/test.sh` starts (see hack/containerd-up.sh) with `ctr`, and talk to
+//! the shim's own socket where containerd would not pass a bad request on.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const RUNTIME: &str = "io.containerd.rust.v2";
+pub const NAMESPACE: &str = "default";
+
+pub struct Env {
+    pub address: String,
+    pub dir: PathBuf,
+    pub image: String,
+}
+
+/// The private containerd's coordinates; hack/test.sh exports them.
+pub fn env() -> Env {
+    let get = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set: run the e2e tests through hack/test.sh, which starts a private containerd")
+        })
+    };
+    Env {
+        address: get("CONTAINERD_ADDRESS"),
+        dir: PathBuf::from(get("SHIM_TEST_DIR")),
+        image: get("TEST_IMAGE"),
+    }
+}
+
+/// A container id unique to this test run.
+pub fn unique_id(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "e2e-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn ctr_cmd(args: &[&str]) -> Command {
+    let e = env();
+    let bin = std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into());
+    let mut c = Command::new(bin);
+    c.args(["--address", &e.address, "-n", NAMESPACE])
+        .args(args);
+    c.stdin(Stdio::null());
+    c
+}
+
+pub fn ctr(args: &[&str]) -> Output {
+    ctr_cmd(args).output().expect("run ctr")
+}
+
+/// Runs ctr and insists it succeeded; returns stdout.
+pub fn ctr_ok(args: &[&str]) -> String {
+    let out = ctr(args);
+    assert!(
+        out.status.success(),
+        "ctr {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ctr run --rm --runtime ours IMAGE id cmd...`
+pub fn run_rm(id: &str, cmd: &[&str]) -> Output {
+    let image = env().image;
+    let mut args = vec!["run", "--rm", "--runtime", RUNTIME, image.as_str(), id];
+    args.extend_from_slice(cmd);
+    ctr(&args)
+}
+
+/// Starts a detached container with no stdio; `extra` goes before the image.
+pub fn run_detached(id: &str, extra: &[&str], cmd: &[&str]) {
+    let image = env().image;
+    let mut args = vec!["run", "-d", "--null-io", "--runtime", RUNTIME];
+    args.extend_from_slice(extra);
+    args.push(&image);
+    args.push(id);
+    args.extend_from_slice(cmd);
+    ctr_ok(&args);
+}
+
+/// The task's status as `ctr task ls` shows it (None: no task).
+pub fn task_status(id: &str) -> Option<String> {
+    let out = ctr_ok(&["task", "ls"]);
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&id)).then(|| f.get(2).unwrap_or(&"").to_string())
+        })
+        .next()
+}
+
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills (if needed) and removes a task and its container; ignores absence.
+pub fn remove(id: &str) {
+    let _ = ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    wait_until("task to stop", Duration::from_secs(20), || {
+        !matches!(
+            task_status(id).as_deref(),
+            Some("RUNNING") | Some("CREATED")
+        )
+    });
+    let _ = ctr(&["task", "rm", "-f", id]);
+    let _ = ctr(&["container", "rm", id]);
+}
+
+/// Removes the container when dropped, so a failing test cleans up too.
+pub struct Cleanup(pub Vec<String>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for id in &self.0 {
+            remove(id);
+        }
+    }
+}
+
+/// containerd's bundle for a task in our namespace.
+pub fn bundle(id: &str) -> PathBuf {
+    env()
+        .dir
+        .join("state/io.containerd.runtime.v2.task")
+        .join(NAMESPACE)
+        .join(id)
+}
+
+/// The shim socket path serving `id` (from the bundle's address file).
+pub fn shim_socket(id: &str) -> String {
+    let addr = std::fs::read_to_string(bundle(id).join("address")).expect("read address file");
+    addr.trim().to_string()
+}
+
+/// A ttrpc task client on the shim that serves `id`.
+pub fn shim_client(id: &str) -> containerd_shim_protos::TaskClient {
+    let client = ttrpc::Client::connect(&shim_socket(id)).expect("connect to shim socket");
+    containerd_shim_protos::TaskClient::new(client)
+}
+
+pub fn ttrpc_ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(Duration::from_secs(30).as_nanos() as i64)
+}
+
+/// The pid of the shim serving `id` (through the task API's Connect).
+pub fn shim_pid(id: &str) -> u32 {
+    let mut req = containerd_shim_protos::api::ConnectRequest::new();
+    req.id = id.to_string();
+    shim_client(id)
+        .connect(ttrpc_ctx(), &req)
+        .expect("Connect")
+        .shim_pid
+}
+
+/// True while `pid` is a live (not zombie) process.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Everything a container could leave behind on the host, named.
+pub fn leftovers(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let state = Path::new("/run/containerd/rust").join(NAMESPACE);
+    for p in [state.join(id), state.join(".bundles").join(id)] {
+        if p.exists() {
+            found.push(format!("state dir {}", p.display()));
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in mountinfo.lines() {
+        if line
+            .split_whitespace()
+            .nth(4)
+            .is_some_and(|m| m.contains(&format!("/{id}/")))
+        {
+            found.push(format!("mount {line}"));
+        }
+    }
+    if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
+        for ctl in dirs.flatten() {
+            let p = ctl.path().join(NAMESPACE).join(id);
+            if p.exists() {
+                found.push(format!("cgroup {}", p.display()));
+            }
+        }
+    }
+    found
+}
+
+pub fn assert_no_leftovers(id: &str) {
+    // Unmounting and cgroup removal finish within Delete; allow the kernel a
+    // moment to let go of a cgroup whose last task just died.
+    let start = Instant::now();
+    loop {
+        let l = leftovers(id);
+        if l.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{id} left behind: {l:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,507 @@
+//! End-to-end: a real containerd (private, started by hack/test.sh) runs
+//! real containers through containerd-shim-rust-v2.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use containerd_shim_protos::api;
+use containerd_shim_protos::types::mount::Mount;
+use ttrpc::Code;
+
+#[test]
+fn output_arrives_from_an_image_container() {
+    let id = unique_id("hello");
+    let out = run_rm(&id, &["echo", "hello from rust"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from rust\n");
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn output_arrives_from_a_rootfs_container() {
+    let id = unique_id("rootfs");
+    let rootfs = std::env::temp_dir().join(&id);
+    for d in ["bin", "proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let root = rootfs.display().to_string();
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--rootfs",
+        &root,
+        &id,
+        "sh",
+        "-c",
+        "echo from-rootfs; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "from-rootfs\n");
+    assert_no_leftovers(&id);
+    // The shim did not unmount or remove the user's own rootfs.
+    assert!(rootfs.join("bin/busybox").exists());
+    std::fs::remove_dir_all(rootfs).unwrap();
+}
+
+#[test]
+fn exit_codes_are_reported() {
+    for code in [0, 7] {
+        let id = unique_id("exit");
+        let out = run_rm(&id, &["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        assert_no_leftovers(&id);
+    }
+}
+
+/// Starts `ctr run --rm` in the background, waits until the task runs.
+fn spawn_run(id: &str, cmd: &[&str]) -> std::process::Child {
+    let image = env().image;
+    let mut args = vec!["run", "--rm", "--runtime", RUNTIME, image.as_str(), id];
+    args.extend_from_slice(cmd);
+    let child = ctr_cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("task to run", Duration::from_secs(20), || {
+        task_status(id).as_deref() == Some("RUNNING")
+    });
+    child
+}
+
+#[test]
+fn sigkill_gives_137() {
+    let id = unique_id("kill");
+    let child = spawn_run(&id, &["sleep", "1000"]);
+    ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn init_exits_143_when_it_traps_sigterm_and_ignores_it_otherwise() {
+    let id = unique_id("term");
+    let child = spawn_run(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 143' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+    );
+    ctr_ok(&["task", "kill", "-s", "SIGTERM", &id]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ready\ngot-term\n");
+
+    // Without a handler, pid 1 of the container does not die of SIGTERM.
+    let id2 = unique_id("noterm");
+    let child = spawn_run(&id2, &["sleep", "1000"]);
+    ctr_ok(&["task", "kill", "-s", "SIGTERM", &id2]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(task_status(&id2).as_deref(), Some("RUNNING"));
+    ctr_ok(&["task", "kill", "-s", "SIGKILL", &id2]);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(137));
+    assert_no_leftovers(&id);
+    assert_no_leftovers(&id2);
+}
+
+#[test]
+fn ten_million_bytes_of_stdout_arrive_exactly() {
+    let id = unique_id("bulk");
+    // A non-repeating-per-block pattern: line numbers, so a lost or doubled
+    // chunk anywhere shows.
+    let out = run_rm(&id, &["sh", "-c", "seq 1 2000000 | head -c 10000000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut expected = String::new();
+    let mut n = 1u64;
+    while expected.len() < 10_000_000 {
+        expected.push_str(&n.to_string());
+        expected.push('\n');
+        n += 1;
+    }
+    expected.truncate(10_000_000);
+    assert_eq!(out.stdout.len(), 10_000_000);
+    assert!(
+        out.stdout == expected.as_bytes(),
+        "stdout differs from the pattern"
+    );
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_pod_shares_one_shim_which_exits_after_its_last_container() {
+    let pod = unique_id("pod");
+    let (a, b, c) = (unique_id("pod-a"), unique_id("pod-b"), unique_id("solo"));
+    let _cleanup = Cleanup(vec![a.clone(), b.clone(), c.clone()]);
+    let ann = format!("io.kubernetes.cri.sandbox-id={pod}");
+    run_detached(&a, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&b, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&c, &[], &["sleep", "1000"]);
+    let (pa, pb, pc) = (shim_pid(&a), shim_pid(&b), shim_pid(&c));
+    assert_eq!(pa, pb, "containers of one pod must share a shim");
+    assert_ne!(pa, pc, "a container outside the pod gets its own shim");
+    assert_eq!(shim_socket(&a), shim_socket(&b));
+
+    remove(&a);
+    assert!(alive(pb), "the pod's shim must outlive its first container");
+    assert_eq!(task_status(&b).as_deref(), Some("RUNNING"));
+    remove(&b);
+    wait_until("the pod's shim to exit", Duration::from_secs(10), || {
+        !alive(pa)
+    });
+    let sock = shim_socket_path_gone(&pod);
+    assert!(sock, "the pod's socket must be removed");
+    remove(&c);
+    wait_until("the solo shim to exit", Duration::from_secs(10), || {
+        !alive(pc)
+    });
+    for id in [&a, &b, &c] {
+        assert_no_leftovers(id);
+    }
+}
+
+/// True once no shim socket serves the group any more (its file is gone).
+fn shim_socket_path_gone(group: &str) -> bool {
+    use sha2::Digest;
+    let e = env();
+    let key = format!("{}/{}/{}", e.address, NAMESPACE, group);
+    let hex: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = std::path::Path::new("/run/containerd/s").join(hex);
+    let start = std::time::Instant::now();
+    while path.exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[test]
+fn no_runc_is_needed() {
+    let id = unique_id("norunc");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let pid = shim_pid(&id);
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let path = environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"PATH="))
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let runc = std::path::Path::new(dir).join("runc");
+        assert!(
+            !runc.exists(),
+            "runc is reachable on the shim's PATH: {}",
+            runc.display()
+        );
+    }
+    assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
+}
+
+#[test]
+fn a_missing_binary_is_named_and_leaves_nothing_behind() {
+    let id = unique_id("nope");
+    let out = run_rm(&id, &["/bin/nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/bin/nope"),
+        "error must name the path: {}",
+        stderr(&out)
+    );
+    assert_eq!(task_status(&id), None);
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn twenty_concurrent_creates_in_one_pod_succeed() {
+    let pod = unique_id("pod20");
+    let ann = format!("io.kubernetes.cri.sandbox-id={pod}");
+    let ids: Vec<String> = (0..20).map(|i| unique_id(&format!("c20-{i}"))).collect();
+    let _cleanup = Cleanup(ids.clone());
+    let handles: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (id, ann) = (id.clone(), ann.clone());
+            std::thread::spawn(move || {
+                run_detached(&id, &["--annotation", &ann], &["sleep", "1000"]);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a concurrent create failed");
+    }
+    let shim = shim_pid(&ids[0]);
+    for id in &ids {
+        assert_eq!(task_status(id).as_deref(), Some("RUNNING"), "{id}");
+        assert_eq!(shim_pid(id), shim, "{id} is not in the pod's shim");
+    }
+}
+
+#[test]
+fn events_report_the_lifecycle_with_pid_and_status() {
+    let id = unique_id("events");
+    let mut events = ctr_cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run_rm(&id, &["sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    std::thread::sleep(Duration::from_millis(300));
+    events.kill().unwrap();
+    let mut text = String::new();
+    events
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let _ = events.wait();
+    let mine: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&id) && l.contains("/tasks/"))
+        .collect();
+    let topics: Vec<&str> = mine
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "{text}"
+    );
+    let exit = mine.iter().find(|l| l.contains("/tasks/exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":5"), "{exit}");
+    let create = mine[0];
+    let pid = create
+        .split("\"pid\":")
+        .nth(1)
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap();
+    assert!(
+        exit.contains(&format!("\"pid\":{pid}")),
+        "exit must carry the init pid {pid}: {exit}"
+    );
+}
+
+#[test]
+fn the_delete_action_cleans_up_after_a_killed_shim() {
+    let id = unique_id("deadshim");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let shim = shim_pid(&id);
+    let init: i32 = std::fs::read_to_string(bundle(&id).join("init.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let socket = shim_socket(&id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // containerd notices, runs `containerd-shim-rust-v2 delete`, and marks the task stopped.
+    wait_until(
+        "containerd to clean up after the dead shim",
+        Duration::from_secs(20),
+        || task_status(&id).as_deref() != Some("RUNNING"),
+    );
+    wait_until(
+        "the container's init to be killed",
+        Duration::from_secs(10),
+        || !alive(init as u32),
+    );
+    remove(&id);
+    assert_no_leftovers(&id);
+    let path = socket.trim_start_matches("unix://");
+    assert!(
+        !std::path::Path::new(path).exists(),
+        "dead shim's socket {path} left behind"
+    );
+}
+
+// ---- bad input, sent straight to the shim's socket ----
+
+fn expect_code<T: std::fmt::Debug>(r: ttrpc::Result<T>, code: Code, needle: &str) {
+    match r {
+        Err(ttrpc::Error::RpcStatus(s)) => {
+            assert_eq!(s.code(), code, "wrong code for {:?}", s.message);
+            assert!(
+                s.message.contains(needle),
+                "message {:?} must mention {needle:?}",
+                s.message
+            );
+        }
+        other => panic!("expected {code:?} mentioning {needle:?}, got {other:?}"),
+    }
+}
+
+fn bad_bundle(tag: &str, config: &str) -> String {
+    let dir = std::env::temp_dir().join(unique_id(tag));
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    dir.display().to_string()
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_shim_keeps_serving() {
+    let pod = unique_id("badpod");
+    let ann = format!("io.containerd.runc.v2.group={pod}");
+    let live = unique_id("live");
+    let done = unique_id("done");
+    let _cleanup = Cleanup(vec![live.clone(), done.clone()]);
+    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&done, &["--annotation", &ann], &["true"]);
+    wait_until("the short task to stop", Duration::from_secs(10), || {
+        task_status(&done).as_deref() == Some("STOPPED")
+    });
+    let shim = shim_client(&live);
+    let ctx = ttrpc_ctx;
+    let valid: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle(&live).join("config.json")).unwrap()).unwrap();
+
+    let state = |id: &str| {
+        let mut r = api::StateRequest::new();
+        r.id = id.into();
+        shim.state(ctx(), &r)
+    };
+    expect_code(
+        state("no-such-container"),
+        Code::NOT_FOUND,
+        "no-such-container",
+    );
+    expect_code(state("../escape"), Code::INVALID_ARGUMENT, "container id");
+    expect_code(
+        state("a/../../escape"),
+        Code::INVALID_ARGUMENT,
+        "invalid character '/'",
+    );
+    expect_code(state(""), Code::INVALID_ARGUMENT, "must not be empty");
+
+    let create = |id: &str, bundle: &str, rootfs: Vec<Mount>| {
+        let mut r = api::CreateTaskRequest::new();
+        r.id = id.into();
+        r.bundle = bundle.into();
+        r.rootfs = rootfs;
+        shim.create(ctx(), &r)
+    };
+    expect_code(
+        create(&live, &bundle(&live).display().to_string(), vec![]),
+        Code::ALREADY_EXISTS,
+        &live,
+    );
+
+    let not_json = bad_bundle("notjson", "{ this is not json");
+    let id = unique_id("notjson");
+    expect_code(
+        create(&id, &not_json, vec![]),
+        Code::INVALID_ARGUMENT,
+        "config.json",
+    );
+    assert_no_leftovers(&id);
+
+    let id = unique_id("nobundle");
+    expect_code(
+        create(&id, "/nonexistent/bundle/dir", vec![]),
+        Code::INVALID_ARGUMENT,
+        "/nonexistent/bundle/dir",
+    );
+
+    let mut no_rootfs = valid.clone();
+    no_rootfs["root"]["path"] = "/nonexistent-rootfs-dir".into();
+    let id = unique_id("norootfs");
+    let b = bad_bundle("norootfs", &no_rootfs.to_string());
+    expect_code(
+        create(&id, &b, vec![]),
+        Code::INVALID_ARGUMENT,
+        "/nonexistent-rootfs-dir",
+    );
+    assert_no_leftovers(&id);
+
+    let mut empty_cmd = valid.clone();
+    empty_cmd["process"]["args"] = serde_json::json!([]);
+    let id = unique_id("emptycmd");
+    let b = bad_bundle("emptycmd", &empty_cmd.to_string());
+    expect_code(
+        create(&id, &b, vec![]),
+        Code::INVALID_ARGUMENT,
+        "process.args",
+    );
+    assert_no_leftovers(&id);
+
+    let mut rootfs_rel = valid.clone();
+    rootfs_rel["root"]["path"] = "rootfs".into();
+    let id = unique_id("badmount");
+    let b = bad_bundle("badmount", &rootfs_rel.to_string());
+    let mut m = Mount::new();
+    m.type_ = "nosuchfs".into();
+    m.source = "none".into();
+    expect_code(create(&id, &b, vec![m]), Code::INVALID_ARGUMENT, "nosuchfs");
+    assert_no_leftovers(&id);
+
+    let mut start = api::StartRequest::new();
+    start.id = live.clone();
+    expect_code(
+        shim.start(ctx(), &start),
+        Code::FAILED_PRECONDITION,
+        "already running",
+    );
+
+    let mut del = api::DeleteRequest::new();
+    del.id = live.clone();
+    expect_code(
+        shim.delete(ctx(), &del),
+        Code::FAILED_PRECONDITION,
+        "running",
+    );
+
+    let mut kill = api::KillRequest::new();
+    kill.id = live.clone();
+    kill.signal = 999;
+    expect_code(
+        shim.kill(ctx(), &kill),
+        Code::INVALID_ARGUMENT,
+        "invalid signal 999",
+    );
+
+    let mut kill = api::KillRequest::new();
+    kill.id = done.clone();
+    kill.signal = 9;
+    expect_code(shim.kill(ctx(), &kill), Code::NOT_FOUND, "already finished");
+
+    let mut kill = api::KillRequest::new();
+    kill.id = live.clone();
+    kill.exec_id = "no-such-exec".into();
+    kill.signal = 9;
+    expect_code(shim.kill(ctx(), &kill), Code::NOT_FOUND, "no-such-exec");
+
+    // The shim is still serving, and the live container is unharmed.
+    let s = state(&live).expect("State of the live container");
+    assert_eq!(
+        s.status.enum_value().unwrap(),
+        containerd_shim_protos::types::task::Status::RUNNING
+    );
+    assert_eq!(task_status(&live).as_deref(), Some("RUNNING"));
+}
