@@ -23,6 +23,8 @@ use crate::process::{ExitEvent, Process, Status};
 use crate::reaper::{Exit, Reaper};
 use crate::runtime::{CreateOpts, Runtime};
 
+/// How long an exit is held back for the process's output to drain.
+const EXIT_IO_LIMIT: Duration = Duration::from_secs(2);
 /// How long Delete waits for the last output to reach containerd.
 const IO_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// How long Delete of a created container waits for its killed init.
@@ -257,6 +259,8 @@ impl Container {
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
+                // Report the exit once its output is out (see io.rs).
+                crate::io::wait_drained(this.init.io_drained(), EXIT_IO_LIMIT).await;
                 if let ExitEvent::Now(exit) = this.init.set_exited(exit) {
                     publisher.publish(&this.exit_event(exit));
                 }

@@ -1,21 +1,31 @@
 //! The shim holds each process's stdio: it creates the pipes the container
 //! writes to and copies them into the FIFOs containerd made, so output is not
 //! lost when a container exits at once and containerd's reader comes and goes.
+//!
+//! A copy ends when the container's pipe reaches end of file and the reader
+//! on the FIFO has taken every byte out of it; only then is the FIFO closed.
+//! The exit of a process is reported after its copies drained (bounded):
+//! clients such as `ctr` may close their end as soon as they learn of the
+//! exit, and must find nothing left in flight.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::unix::pipe;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::error::{Error, IoContext, Result};
 use crate::runtime::InitStdio;
+use crate::sys;
 
 const COPY_BUFFER: usize = 64 * 1024;
+/// How long a finished copy waits for the FIFO's reader to take the last
+/// bytes before closing the FIFO anyway (the reader may be gone).
+const READER_CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The stdio paths containerd asked for (empty: none).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,11 +37,21 @@ pub struct StdioPaths {
 }
 
 /// The running copies of one process's stdio.
-#[derive(Default)]
 pub struct ProcessIo {
     stdin_close: Option<oneshot::Sender<()>>,
-    stdin_copy: Option<JoinHandle<()>>,
-    output_copies: Vec<JoinHandle<()>>,
+    copies: Vec<AbortHandle>,
+    /// Becomes true once every output copy has ended.
+    drained: watch::Receiver<bool>,
+}
+
+impl Default for ProcessIo {
+    fn default() -> Self {
+        ProcessIo {
+            stdin_close: None,
+            copies: Vec::new(),
+            drained: watch::channel(true).1,
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -67,11 +87,25 @@ impl ProcessIo {
             let to_process = pipe::Sender::from_owned_fd(w).io_context(|| "register stdin pipe")?;
             let (tx, rx) = oneshot::channel();
             io.stdin_close = Some(tx);
-            io.stdin_copy = Some(tokio::spawn(copy_stdin(fifo, to_process, rx)));
+            io.copies
+                .push(tokio::spawn(copy_stdin(fifo, to_process, rx)).abort_handle());
             r
         };
-        let stdout = io.output(&paths.stdout, "stdout")?;
-        let stderr = io.output(&paths.stderr, "stderr")?;
+        let mut outputs = Vec::new();
+        let stdout = output(&paths.stdout, "stdout", &mut outputs)?;
+        let stderr = output(&paths.stderr, "stderr", &mut outputs)?;
+        io.copies
+            .extend(outputs.iter().map(JoinHandle::abort_handle));
+        let (done_tx, done_rx) = watch::channel(outputs.is_empty());
+        io.drained = done_rx;
+        if !outputs.is_empty() {
+            tokio::spawn(async move {
+                for h in outputs {
+                    let _ = h.await;
+                }
+                let _ = done_tx.send(true);
+            });
+        }
         Ok((
             io,
             InitStdio {
@@ -82,25 +116,9 @@ impl ProcessIo {
         ))
     }
 
-    fn output(&mut self, path: &str, name: &str) -> Result<OwnedFd> {
-        if path.is_empty() {
-            return dev_null();
-        }
-        // Read-write: opening never blocks, and writing never fails with
-        // EPIPE while containerd's reader is away (we are a reader too).
-        let fifo = pipe::OpenOptions::new()
-            .read_write(true)
-            .open_sender(path)
-            .io_context(|| format!("open {name} fifo {path}"))?;
-        let (r, w) = pipe()?;
-        let from_process =
-            pipe::Receiver::from_owned_fd(r).io_context(|| format!("register {name} pipe"))?;
-        self.output_copies.push(tokio::spawn(copy_output(
-            from_process,
-            fifo,
-            name.to_string(),
-        )));
-        Ok(w)
+    /// A handle that resolves once all output has been copied.
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.clone()
     }
 
     /// Closes the process's stdin: it reads end of file.
@@ -114,38 +132,66 @@ impl ProcessIo {
     /// whatever copy is left (a grandchild may hold the pipe open forever).
     pub async fn finish(&mut self, limit: Duration) {
         self.close_stdin();
-        let copies = std::mem::take(&mut self.output_copies);
-        let aborts: Vec<_> = copies.iter().map(|h| h.abort_handle()).collect();
-        let all = async {
-            for h in copies {
-                let _ = h.await;
-            }
-        };
-        if tokio::time::timeout(limit, all).await.is_err() {
+        if !wait_drained(self.drained(), limit).await {
             log::warn!("stdio copies did not drain within {limit:?}; closing them");
-            aborts.iter().for_each(|a| a.abort());
         }
-        if let Some(h) = self.stdin_copy.take() {
-            h.abort();
-        }
+        self.copies.drain(..).for_each(|c| c.abort());
     }
 }
 
 impl Drop for ProcessIo {
     fn drop(&mut self) {
-        self.output_copies.iter().for_each(|h| h.abort());
-        if let Some(h) = &self.stdin_copy {
-            h.abort();
-        }
+        self.copies.iter().for_each(|c| c.abort());
     }
+}
+
+/// Waits until `drained` is true, at most `limit`; returns whether it is.
+pub async fn wait_drained(mut drained: watch::Receiver<bool>, limit: Duration) -> bool {
+    tokio::time::timeout(limit, drained.wait_for(|d| *d))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+fn output(path: &str, name: &str, copies: &mut Vec<JoinHandle<()>>) -> Result<OwnedFd> {
+    if path.is_empty() {
+        return dev_null();
+    }
+    // Read-write: opening never blocks, and writing never fails with EPIPE
+    // while containerd's reader is away (we are a reader too).
+    let fifo = pipe::OpenOptions::new()
+        .read_write(true)
+        .open_sender(path)
+        .io_context(|| format!("open {name} fifo {path}"))?;
+    let (r, w) = pipe()?;
+    let from_process =
+        pipe::Receiver::from_owned_fd(r).io_context(|| format!("register {name} pipe"))?;
+    copies.push(tokio::spawn(copy_output(
+        from_process,
+        fifo,
+        name.to_string(),
+    )));
+    Ok(w)
 }
 
 async fn copy_output(from: pipe::Receiver, mut to: pipe::Sender, name: String) {
     let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
-    if let Err(e) = tokio::io::copy_buf(&mut reader, &mut to).await {
-        log::warn!("copy {name}: {e}");
+    match tokio::io::copy_buf(&mut reader, &mut to).await {
+        Ok(n) => log::debug!("copied {n} bytes of {name}"),
+        Err(e) => log::warn!("copy {name}: {e}"),
     }
-    let _ = to.flush().await;
+    // Closing now would be fine for a reader that reads to end of file, but
+    // a client may stop reading the moment it learns of the exit: keep the
+    // exit back until the reader has taken everything (or seems gone).
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(200);
+    while sys::unread_bytes(to.as_fd()).unwrap_or(0) > 0 {
+        if start.elapsed() > READER_CATCH_UP {
+            log::warn!("the reader of {name} left bytes unread; closing it");
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
 }
 
 async fn copy_stdin(from: pipe::Receiver, mut to: pipe::Sender, close: oneshot::Receiver<()>) {

@@ -23,6 +23,7 @@ mod process;
 mod reaper;
 mod runtime;
 mod service;
+mod sys;
 
 use std::process::ExitCode;
 

@@ -186,6 +186,11 @@ impl Process {
         self.io.lock().unwrap().close_stdin();
     }
 
+    /// Resolves once the process's output has been copied out.
+    pub fn io_drained(&self) -> watch::Receiver<bool> {
+        self.io.lock().unwrap().drained()
+    }
+
     /// Takes the stdio copies out, to drain them.
     pub fn take_io(&self) -> ProcessIo {
         std::mem::take(&mut *self.io.lock().unwrap())

@@ -54,6 +54,31 @@ fn output_arrives_from_a_rootfs_container() {
 }
 
 #[test]
+fn seccomp_is_enforced() {
+    let id = unique_id("seccomp");
+    let image = env().image;
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--seccomp",
+        "--runtime",
+        RUNTIME,
+        &image,
+        &id,
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 2 = SECCOMP_MODE_FILTER: the spec's profile is loaded.
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"]
+    );
+    assert_no_leftovers(&id);
+}
+
+#[test]
 fn exit_codes_are_reported() {
     for code in [0, 7] {
         let id = unique_id("exit");
@@ -132,10 +157,15 @@ fn ten_million_bytes_of_stdout_arrive_exactly() {
         n += 1;
     }
     expected.truncate(10_000_000);
-    assert_eq!(out.stdout.len(), 10_000_000);
-    assert!(
-        out.stdout == expected.as_bytes(),
-        "stdout differs from the pattern"
+    let first_diff = out
+        .stdout
+        .iter()
+        .zip(expected.as_bytes())
+        .position(|(a, b)| a != b);
+    assert_eq!(
+        (out.stdout.len(), first_diff),
+        (10_000_000, None),
+        "stdout differs from the pattern (length, first differing offset)"
     );
     assert_no_leftovers(&id);
 }
@@ -213,6 +243,49 @@ fn no_runc_is_needed() {
         );
     }
     assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
+}
+
+#[test]
+fn the_shim_is_a_daemon_with_a_private_filesystem_socket() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let id = unique_id("daemon");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let pid = shim_pid(&id);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // fields: state ppid pgrp session ...
+    let (pgrp, session): (u32, u32) = (fields[2].parse().unwrap(), fields[3].parse().unwrap());
+    assert_eq!(session, pid, "the shim must lead its own session");
+    assert_eq!(pgrp, pid, "the shim must lead its own process group");
+    let socket = shim_socket(&id);
+    let path = socket.strip_prefix("unix://").expect("a unix:// address");
+    assert!(path.starts_with("/run/containerd/s/"), "{socket}");
+    let meta = std::fs::metadata(path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // The container's init is reparented to the shim, its subreaper.
+    let init: u32 = std::fs::read_to_string(bundle(&id).join("init.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let init_stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+    let ppid: u32 = init_stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, pid, "the container's init must be the shim's child");
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     crate::logger::to_fifo(Path::new("log"), flags.debug);
     let listener =
         handover::take_listener().map_err(|e| format!("no listening socket from `start`: {e}"))?;
+    crate::sys::cloexec_above(3);
     // Paths are absolute from here on; containerd may remove this bundle.
     let _ = std::env::set_current_dir("/");
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,56 @@
+//! The few system calls the shim needs that nix does not wrap.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+/// How many bytes sit unread in the pipe or FIFO `fd` (FIONREAD).
+pub fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points to
+    // a live local; the fd is borrowed, so it stays open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
+/// Marks every descriptor above `above` close-on-exec. containerd passes on
+/// descriptors it inherited itself; no child of the shim (runtime helper,
+/// container) may receive them.
+pub fn cloexec_above(above: RawFd) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > above)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on a raw descriptor number touches no memory; a
+        // number that is no longer open (read_dir's own) fails with EBADF.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn counts_unread_bytes_in_a_pipe() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 0);
+        std::fs::File::from(w).write_all(b"hello").unwrap();
+        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 5);
+    }
+}
