@@ -578,3 +578,98 @@ fn bad_requests_get_clear_errors_and_the_shim_keeps_serving() {
     );
     assert_eq!(task_status(&live).as_deref(), Some("RUNNING"));
 }
+
+// ---- the command line containerd uses ----
+
+fn shim_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_containerd-shim-rust-v2")
+}
+
+#[test]
+fn dash_v_prints_the_version_and_revision() {
+    let out = std::process::Command::new(shim_binary())
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("Version:  {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let rev = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Revision: "))
+        .unwrap();
+    assert!(
+        rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()),
+        "revision {rev:?}"
+    );
+}
+
+#[test]
+fn the_delete_action_prints_a_delete_response_for_a_dead_shim() {
+    use containerd_shim_protos::protobuf::Message;
+    let id = unique_id("delact");
+    let bundle = std::env::temp_dir().join(&id);
+    std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    std::fs::write(
+        bundle.join("config.json"),
+        r#"{"ociVersion":"1.0.2","annotations":{}}"#,
+    )
+    .unwrap();
+    std::fs::write(bundle.join("init.pid"), "4242").unwrap();
+    let e = env();
+    let out = std::process::Command::new(shim_binary())
+        .args([
+            "-namespace",
+            NAMESPACE,
+            "-address",
+            &e.address,
+            "-id",
+            &id,
+            "-bundle",
+        ])
+        .arg(&bundle)
+        .arg("delete")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resp =
+        api::DeleteResponse::parse_from_bytes(&out.stdout).expect("a protobuf DeleteResponse");
+    assert_eq!(resp.exit_status, 137);
+    assert_eq!(resp.pid, 4242);
+    assert!(resp.exited_at.seconds > 0);
+    assert_no_leftovers(&id);
+    std::fs::remove_dir_all(bundle).unwrap();
+}
+
+#[test]
+fn start_refuses_a_bad_id_and_a_missing_namespace() {
+    let out = std::process::Command::new(shim_binary())
+        .args([
+            "-namespace",
+            NAMESPACE,
+            "-id",
+            "../x",
+            "-address",
+            "/tmp/x.sock",
+            "start",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("container id"), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "start must print nothing but an address"
+    );
+    let out = std::process::Command::new(shim_binary())
+        .args(["-id", "ok", "start"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("-namespace"), "{}", stderr(&out));
+}
