@@ -14,7 +14,13 @@
 #                   ${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar)
 # Writes: DIR/config.toml DIR/containerd.log DIR/containerd.pid DIR/env
 #   (DIR/env is sourceable: CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE,
-#    SHIM_TEST_DIR, TEST_IMAGE) and DIR/{root,state,tmp,opt}.
+#    SHIM_TEST_DIR, TEST_IMAGE, CONTAINERD_VERSION=x.y.z) and
+#   DIR/{root,state,tmp,opt}.
+# containerd 1.x (1.6, 1.7) gets a config `version = 2`, 2.x a `version = 3`;
+# both disable CRI (1.x: io.containerd.grpc.v1.cri; 2.x: that and
+# io.containerd.cri.v1.{runtime,images}) and, on 2.x, NRI (its socket and
+# plugin dirs are pointed into DIR anyway). hack/fetch-containerd.sh fetches 1.7
+# and 2.1: CONTAINERD_BIN=$(hack/fetch-containerd.sh 2.1)/containerd.
 # Stop it with hack/containerd-down.sh DIR.
 set -euo pipefail
 
@@ -52,7 +58,60 @@ if [[ -s "$PIDFILE" ]]; then
   rm -f "$PIDFILE"
 fi
 
+# "containerd github.com/containerd/containerd 1.6.20~ds1 ..." or
+# "containerd github.com/containerd/containerd/v2 2.1.9+unknown": keep x.y.z.
+CONTAINERD_VERSION=$("$CONTAINERD_BIN" --version | awk '{print $3}' | grep -oE '^v?[0-9]+\.[0-9]+\.[0-9]+' | tr -d v || true)
+[[ -n "$CONTAINERD_VERSION" ]] ||
+  { echo "containerd-up: cannot tell the version of $CONTAINERD_BIN: $("$CONTAINERD_BIN" --version 2>&1)" >&2; exit 1; }
+CONTAINERD_MAJOR=${CONTAINERD_VERSION%%.*}
+
 mkdir -p "$DIR/root" "$DIR/state" "$DIR/tmp" "$DIR/opt"
+if ((CONTAINERD_MAJOR >= 2)); then
+  # Sections only for plugins this build has (`config default` lists them all).
+  defaults=$("$CONTAINERD_BIN" config default 2>/dev/null || true)
+  has_plugin() { grep -qF "[plugins.'$1']" <<<"$defaults"; }
+  # Without the CRI plugins, 2.x logs "failed to load plugin" warnings for
+  # io.containerd.podsandbox.controller.v1.podsandbox and
+  # io.containerd.grpc.v1.sandbox-controllers (they need CRI); harmless for ctr.
+  {
+    cat <<EOF
+# Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
+version = 3
+root = "$DIR/root"
+state = "$DIR/state"
+temp = "$DIR/tmp"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  level = "debug"
+  address = "$DIR/debug.sock"
+
+[metrics]
+  address = ""
+
+[plugins]
+  # Default snapshotter for clients (ctr) is overlayfs; keep its defaults.
+  [plugins."io.containerd.snapshotter.v1.overlayfs"]
+    root_path = ""
+EOF
+    if has_plugin io.containerd.internal.v1.opt; then
+      printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
+    fi
+    if has_plugin io.containerd.nri.v1.nri; then
+      printf '  [plugins."io.containerd.nri.v1.nri"]\n    disable = true\n    socket_path = "%s"\n    plugin_path = "%s"\n    plugin_config_path = "%s"\n' \
+        "$DIR/nri.sock" "$DIR/nri/plugins" "$DIR/nri/conf.d"
+    fi
+    if has_plugin io.containerd.image-verifier.v1.bindir; then
+      printf '  [plugins."io.containerd.image-verifier.v1.bindir"]\n    bin_dir = "%s"\n' "$DIR/opt/image-verifier/bin"
+    fi
+  } >"$DIR/config.toml"
+else
 cat >"$DIR/config.toml" <<EOF
 # Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
 version = 2
@@ -81,6 +140,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   [plugins."io.containerd.snapshotter.v1.overlayfs"]
     root_path = ""
 EOF
+fi
 
 # setsid: own session, so the daemon outlives the shell/job that started it.
 CONTAINERD_PATH=${CONTAINERD_PATH:-$SHIM_BIN_DIR:$PATH}
@@ -105,12 +165,12 @@ for ((i = 0; ; i++)); do
   ((i < 100)) || fail "containerd did not answer on $SOCK within 20 s"
   sleep 0.2
 done
-echo "containerd-up: containerd pid $pid listening on $SOCK"
+echo "containerd-up: containerd $CONTAINERD_VERSION pid $pid listening on $SOCK"
 
 bash "$HACK/build-image.sh" "$TEST_IMAGE_TAR" "$TEST_IMAGE"
 run_ctr images import "$TEST_IMAGE_TAR" || fail "image import failed"
 run_ctr images ls -q | grep -Fxq "$TEST_IMAGE" || fail "$TEST_IMAGE missing after import"
 
 printf 'export %s=%q\n' CONTAINERD_ADDRESS "$SOCK" CONTAINERD_NAMESPACE default \
-  SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" >"$DIR/env"
+  SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" CONTAINERD_VERSION "$CONTAINERD_VERSION" >"$DIR/env"
 echo "containerd-up: ready; source $DIR/env"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what the tests need,
-# builds the shim, runs the unit tests, then the end-to-end tests against a
-# private containerd (its own root, state dir and sockets; runc left off its
-# PATH so the embedded runtime must do all the work), and finally checks that
-# nothing was left behind.
+# builds the shim, runs the unit tests, then, for each containerd version
+# (default: 1.6 1.7 2.1; override with CONTAINERD_VERSIONS="2.1"), the
+# end-to-end tests against a private containerd of that version (its own
+# root, state dir and sockets; runc left off its PATH so the embedded
+# runtime must do all the work), and a check that nothing was left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+VERSIONS=${CONTAINERD_VERSIONS:-1.6 1.7 2.1}
 
 hack/install-deps.sh
 # One feature set for every build, so the shim binary is built once.
@@ -14,17 +16,27 @@ FEATURES=(--release --locked --features e2e)
 cargo build "${FEATURES[@]}"
 echo "== unit tests"
 cargo test "${FEATURES[@]}" --bins
+# Build the e2e test binary once, before any containerd runs.
+cargo test "${FEATURES[@]}" --test e2e --no-run
 
-DIR=$(mktemp -d /tmp/shim-e2e.XXXXXX)
-trap 'hack/containerd-down.sh "$DIR"' EXIT
-CONTAINERD_PATH="$REPO/target/release" hack/containerd-up.sh "$DIR"
-# shellcheck disable=SC1091
-source "$DIR/env"
-ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
+DIR=
+cleanup() { [[ -n "$DIR" ]] && hack/containerd-down.sh "$DIR"; DIR=; }
+trap cleanup EXIT
 
-echo "== end-to-end tests (containerd $(containerd --version | awk '{print $3}'))"
-cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4
-
-echo "== leftovers"
-hack/check-leftovers.sh "$DIR"
-echo "== all tests passed"
+for version in $VERSIONS; do
+  bin=$(hack/fetch-containerd.sh "$version")
+  DIR=$(mktemp -d "/tmp/shim-e2e-$version.XXXXXX")
+  CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \
+    hack/containerd-up.sh "$DIR"
+  # shellcheck disable=SC1091
+  source "$DIR/env"
+  ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
+  echo "== end-to-end tests on containerd $CONTAINERD_VERSION"
+  if ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4 ||
+    ! hack/check-leftovers.sh "$DIR"; then
+    echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
+  cleanup
+done
+echo "== all tests passed on containerd: $VERSIONS"

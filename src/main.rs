@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod address;
+mod bootstrap;
 mod cgroup;
 mod cli;
 mod cmd;

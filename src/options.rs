@@ -29,16 +29,6 @@ pub fn decode(any: Option<&Any>) -> Result<Options> {
     }
 }
 
-/// Decodes the bytes `start` reads from stdin: a serialized Any, or nothing.
-pub fn decode_stdin(bytes: &[u8]) -> Result<Options> {
-    if bytes.is_empty() {
-        return Ok(Options::new());
-    }
-    let any = Any::parse_from_bytes(bytes)
-        .map_err(|e| Error::InvalidArgument(format!("malformed runtime options on stdin: {e}")))?;
-    decode(Some(&any))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,7 +44,6 @@ mod tests {
     fn no_options_are_the_defaults() {
         assert_eq!(decode(None).unwrap(), Options::new());
         assert_eq!(decode(Some(&Any::new())).unwrap(), Options::new());
-        assert_eq!(decode_stdin(&[]).unwrap(), Options::new());
     }
 
     #[test]
@@ -69,8 +58,6 @@ mod tests {
         ] {
             assert_eq!(decode(Some(&any_of(&o, url))).unwrap(), o);
         }
-        let bytes = any_of(&o, RUNC_OPTIONS).write_to_bytes().unwrap();
-        assert_eq!(decode_stdin(&bytes).unwrap(), o);
     }
 
     #[test]
@@ -85,6 +72,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("malformed"));
-        assert!(decode_stdin(&[0xff, 0x01]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use containerd_shim_protos::api::*;
@@ -19,11 +20,16 @@ use crate::events::timestamp;
 use crate::id;
 use crate::process::Status;
 
+/// How long an empty shim waits for another container (or containerd's
+/// Shutdown) before it exits by itself. containerd 2.x does not call
+/// Shutdown after deleting a sandboxed task.
+const IDLE_EXIT: Duration = Duration::from_secs(2);
+
 pub struct TaskService {
     shared: Shared,
-    containers: Mutex<HashMap<String, Arc<Container>>>,
+    containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
     /// Ids whose Create is in flight: a second Create of one is AlreadyExists.
-    creating: Mutex<HashSet<String>>,
+    creating: Arc<Mutex<HashSet<String>>>,
     shutdown: Arc<Notify>,
 }
 
@@ -31,8 +37,8 @@ impl TaskService {
     pub fn new(shared: Shared, shutdown: Arc<Notify>) -> Self {
         TaskService {
             shared,
-            containers: Mutex::new(HashMap::new()),
-            creating: Mutex::new(HashSet::new()),
+            containers: Arc::new(Mutex::new(HashMap::new())),
+            creating: Arc::new(Mutex::new(HashSet::new())),
             shutdown,
         }
     }
@@ -86,8 +92,15 @@ impl TaskService {
     async fn do_delete(&self, req: DeleteRequest) -> Result<DeleteResponse> {
         let c = self.init_of(&req.id, &req.exec_id)?;
         let exit = c.delete(&self.shared).await?;
-        self.containers.lock().unwrap().remove(&req.id);
+        let now_empty = {
+            let mut containers = self.containers.lock().unwrap();
+            containers.remove(&req.id);
+            containers.is_empty()
+        };
         log::info!("deleted container {}", req.id);
+        if now_empty {
+            self.exit_when_idle();
+        }
         let mut resp = DeleteResponse::new();
         resp.pid = c.init.pid();
         resp.exit_status = exit.status;
@@ -120,13 +133,31 @@ impl TaskService {
         Ok(resp)
     }
 
+    fn idle(
+        containers: &Mutex<HashMap<String, Arc<Container>>>,
+        creating: &Mutex<HashSet<String>>,
+    ) -> bool {
+        containers.lock().unwrap().is_empty() && creating.lock().unwrap().is_empty()
+    }
+
     fn do_shutdown(&self) {
-        let idle =
-            self.containers.lock().unwrap().is_empty() && self.creating.lock().unwrap().is_empty();
-        if idle {
+        if Self::idle(&self.containers, &self.creating) {
             log::info!("no container left: shutting down");
             self.shutdown.notify_one();
         }
+    }
+
+    /// Exits after IDLE_EXIT unless a container arrived meanwhile.
+    fn exit_when_idle(&self) {
+        let (containers, creating) = (self.containers.clone(), self.creating.clone());
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(IDLE_EXIT).await;
+            if Self::idle(&containers, &creating) {
+                log::info!("no container left for {IDLE_EXIT:?}: exiting");
+                shutdown.notify_one();
+            }
+        });
     }
 }
 

@@ -289,6 +289,37 @@ fn the_shim_is_a_daemon_with_a_private_filesystem_socket() {
 }
 
 #[test]
+fn start_answers_each_containerd_in_its_own_form() {
+    let id = unique_id("bootstrap");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let version =
+        std::env::var("CONTAINERD_VERSION").expect("CONTAINERD_VERSION from containerd-up.sh");
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    let address = std::fs::read_to_string(bundle(&id).join("address")).unwrap();
+    assert!(
+        address.starts_with("unix:///run/containerd/s/"),
+        "{address}"
+    );
+    // containerd records what it made of our reply in bootstrap.json (1.7+).
+    let recorded = std::fs::read_to_string(bundle(&id).join("bootstrap.json")).ok();
+    match (major, recorded) {
+        (1, None) => {}
+        (1, Some(json)) => assert!(json.contains("\"version\":2"), "{json}"),
+        (_, Some(json)) => {
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                v["version"], 3,
+                "containerd {version} must speak task API v3: {json}"
+            );
+            assert_eq!(v["protocol"], "ttrpc");
+            assert_eq!(v["address"], address.trim());
+        }
+        (_, None) => panic!("containerd {version} wrote no bootstrap.json"),
+    }
+}
+
+#[test]
 fn a_missing_binary_is_named_and_leaves_nothing_behind() {
     let id = unique_id("nope");
     let out = run_rm(&id, &["/bin/nope"]);

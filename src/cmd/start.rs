@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::address::{group_key, socket_path, to_address, SOCKET_DIR};
+use crate::bootstrap;
 use crate::cli::Flags;
-use crate::options;
 
 pub fn run(flags: &Flags) -> Result<(), String> {
     crate::id::validate("container", &flags.id).map_err(|e| e.to_string())?;
@@ -22,7 +22,8 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let bundle = super::bundle_dir(flags).map_err(|e| format!("bundle: {e}"))?;
     let mut stdin = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut stdin);
-    options::decode_stdin(&stdin).map_err(|e| e.to_string())?;
+    let input = bootstrap::parse_stdin(&stdin).map_err(|e| e.to_string())?;
+    let major = bootstrap::containerd_major(&input, &flags.publish_binary);
 
     let annotations = super::bundle_annotations(&bundle)?;
     let group = group_key(&annotations, &flags.id);
@@ -34,7 +35,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         None => {
             // A live shim already serves this group (the pod's shim).
             write_file(&bundle.join("address"), &address)?;
-            print!("{address}");
+            print!("{}", bootstrap::reply(&address, major));
             return Ok(());
         }
     };
@@ -47,7 +48,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     };
     write_file(&bundle.join("address"), &address)?;
     write_file(&bundle.join("shim.pid"), &pid.to_string())?;
-    print!("{address}");
+    print!("{}", bootstrap::reply(&address, major));
     Ok(())
 }
 

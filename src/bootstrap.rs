@@ -1,0 +1,212 @@
+//! How `start` talks to each containerd. containerd 1.6 and 1.7 know task
+//! API v2 only and expect a plain address on stdout; containerd 2.x takes a
+//! JSON bootstrap reply naming task API version 3 (and falls back to v2 for a
+//! plain address). On stdin, containerd sends the runtime options as a
+//! protobuf Any; 2.3 and later may send `BootstrapParams` instead, which also
+//! name containerd's version and carry the options as an extension.
+
+use std::path::Path;
+
+use containerd_shim_protos::bootstrap_api::BootstrapParams;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::Message;
+use containerd_shim_protos::shim::oci::Options;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::options;
+
+/// Where `containerd --version` answers are cached, keyed by binary.
+const VERSION_CACHE: &str = "/run/containerd/rust/.containerd-version";
+
+/// What `start` read on stdin.
+#[derive(Debug, Default, PartialEq)]
+pub struct StartInput {
+    pub options: Options,
+    /// containerd's version, when it said so (bootstrap parameters).
+    pub containerd_version: Option<String>,
+}
+
+/// Tells the two stdin forms apart. Both are protobuf messages whose fields 1
+/// and 2 are strings/bytes, so the shape decides: an Any has no field above 2
+/// and a dotted type name; anything else is bootstrap parameters.
+pub fn parse_stdin(bytes: &[u8]) -> Result<StartInput> {
+    if bytes.is_empty() {
+        return Ok(StartInput::default());
+    }
+    if let Ok(any) = Any::parse_from_bytes(bytes) {
+        let plain_any = any.special_fields.unknown_fields().iter().next().is_none();
+        if plain_any && any.type_url.contains('.') {
+            return Ok(StartInput {
+                options: options::decode(Some(&any))?,
+                containerd_version: None,
+            });
+        }
+    }
+    let params = BootstrapParams::parse_from_bytes(bytes).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "stdin is neither runtime options nor bootstrap parameters: {e}"
+        ))
+    })?;
+    let option_any = params
+        .extensions
+        .iter()
+        .filter_map(|ext| ext.value.as_ref())
+        .find(|any| any.type_url.ends_with(options::RUNC_OPTIONS));
+    Ok(StartInput {
+        options: options::decode(option_any)?,
+        containerd_version: Some(params.containerd_version).filter(|v| !v.is_empty()),
+    })
+}
+
+/// The major version in `containerd --version` output or a bare version:
+/// "containerd github.com/containerd/containerd/v2 2.1.9+unknown" -> 2,
+/// "containerd github.com/containerd/containerd 1.6.20~ds1 ..." -> 1.
+pub fn major_version(text: &str) -> Option<u32> {
+    let version = match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [_, _, v, ..] => *v,
+        [v] => *v,
+        _ => return None,
+    };
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// containerd's major version: from the bootstrap parameters, else from
+/// `<publish binary> --version`, cached per binary (path, size, mtime).
+pub fn containerd_major(input: &StartInput, publish_binary: &str) -> Option<u32> {
+    if let Some(v) = &input.containerd_version {
+        return major_version(v);
+    }
+    if publish_binary.is_empty() {
+        return None;
+    }
+    let meta = std::fs::metadata(publish_binary).ok()?;
+    let stamp = format!(
+        "{} {}",
+        meta.len(),
+        meta.modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos()
+    );
+    let key: String = Sha256::digest(publish_binary.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cache = Path::new(VERSION_CACHE).join(key);
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        if let Some(rest) = text.strip_prefix(&stamp) {
+            return major_version(rest.trim());
+        }
+    }
+    let out = std::process::Command::new(publish_binary)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let major = major_version(&text)?;
+    let _ = std::fs::create_dir_all(VERSION_CACHE);
+    let _ = std::fs::write(&cache, format!("{stamp} {text}"));
+    Some(major)
+}
+
+/// What `start` prints: the bootstrap reply for containerd 2.x, the plain
+/// address for 1.x (and when the version is unknown: every version takes it).
+pub fn reply(address: &str, containerd_major: Option<u32>) -> String {
+    match containerd_major {
+        Some(major) if major >= 2 => serde_json::json!({
+            "version": 3,
+            "address": address,
+            "protocol": "ttrpc",
+        })
+        .to_string(),
+        _ => address.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim_protos::bootstrap_api::Extension;
+
+    #[test]
+    fn reads_containerd_version_strings() {
+        assert_eq!(
+            major_version("containerd github.com/containerd/containerd/v2 2.1.9+unknown"),
+            Some(2)
+        );
+        assert_eq!(
+            major_version("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1"),
+            Some(1)
+        );
+        assert_eq!(major_version("v2.3.0"), Some(2));
+        assert_eq!(major_version("1.7.24"), Some(1));
+        assert_eq!(major_version("garbage"), None);
+    }
+
+    #[test]
+    fn replies_as_each_containerd_understands() {
+        let addr = "unix:///run/containerd/s/abc";
+        assert_eq!(reply(addr, Some(1)), addr);
+        assert_eq!(reply(addr, None), addr);
+        let v: serde_json::Value = serde_json::from_str(&reply(addr, Some(2))).unwrap();
+        assert_eq!(v["version"], 3);
+        assert_eq!(v["address"], addr);
+        assert_eq!(v["protocol"], "ttrpc");
+    }
+
+    fn options_any() -> Any {
+        let mut o = Options::new();
+        o.no_pivot_root = true;
+        let mut any = Any::new();
+        any.type_url = options::RUNC_OPTIONS.into();
+        any.value = o.write_to_bytes().unwrap();
+        any
+    }
+
+    #[test]
+    fn stdin_may_hold_runtime_options() {
+        let input = parse_stdin(&options_any().write_to_bytes().unwrap()).unwrap();
+        assert!(input.options.no_pivot_root);
+        assert_eq!(input.containerd_version, None);
+        assert_eq!(parse_stdin(&[]).unwrap(), StartInput::default());
+    }
+
+    #[test]
+    fn stdin_may_hold_bootstrap_parameters() {
+        let mut p = BootstrapParams::new();
+        p.instance_id = "c1".into();
+        p.namespace = "default".into();
+        p.containerd_version = "2.3.0".into();
+        let mut ext = Extension::new();
+        ext.value = Some(options_any()).into();
+        p.extensions.push(ext);
+        let input = parse_stdin(&p.write_to_bytes().unwrap()).unwrap();
+        assert_eq!(input.containerd_version.as_deref(), Some("2.3.0"));
+        assert!(input.options.no_pivot_root);
+        assert_eq!(containerd_major(&input, ""), Some(2));
+    }
+
+    #[test]
+    fn bootstrap_parameters_with_a_dotted_id_are_not_taken_for_options() {
+        let mut p = BootstrapParams::new();
+        p.instance_id = "web.1".into();
+        p.containerd_version = "2.3.1".into();
+        let input = parse_stdin(&p.write_to_bytes().unwrap()).unwrap();
+        assert_eq!(input.containerd_version.as_deref(), Some("2.3.1"));
+    }
+
+    #[test]
+    fn garbage_on_stdin_is_invalid() {
+        assert!(parse_stdin(&[0xff, 0xff, 0xff]).is_err());
+    }
+}
