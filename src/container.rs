@@ -7,11 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use containerd_shim_protos::api::CreateTaskRequest;
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use crate::cgroup;
 use crate::error::{Error, IoContext, Result};
@@ -21,7 +26,7 @@ use crate::mount;
 use crate::options;
 use crate::process::{ExitEvent, Process, Status};
 use crate::reaper::{Exit, Reaper};
-use crate::runtime::{CreateOpts, Runtime};
+use crate::runtime::{CreateOpts, ExecOpts, Runtime};
 
 /// How long an exit is held back for the process's output to drain.
 const EXIT_IO_LIMIT: Duration = Duration::from_secs(2);
@@ -48,7 +53,36 @@ pub struct Container {
     cgroups_path: String,
     /// A copy of the bundle config with a cgroups path, when the spec had none.
     private_bundle: Option<PathBuf>,
-    pub init: Process,
+    pub init: Arc<Process>,
+    /// Exec processes by exec id, with their OCI process spec (JSON).
+    execs: Mutex<HashMap<String, (Arc<Process>, Vec<u8>)>>,
+}
+
+/// The type URL containerd gives an exec's process spec.
+const PROCESS_SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+/// Checks an exec's process spec (JSON in an Any) and returns the JSON.
+pub fn parse_exec_spec(spec: Option<&Any>) -> Result<Vec<u8>> {
+    let any = spec.ok_or_else(|| Error::InvalidArgument("exec has no process spec".into()))?;
+    if any.type_url != PROCESS_SPEC_TYPE {
+        return Err(Error::InvalidArgument(format!(
+            "exec process spec has type {:?}, expected {PROCESS_SPEC_TYPE}",
+            any.type_url
+        )));
+    }
+    let process: oci_spec::runtime::Process = serde_json::from_slice(&any.value).map_err(|e| {
+        Error::InvalidArgument(format!("exec process spec is not a valid OCI process: {e}"))
+    })?;
+    if process
+        .args()
+        .as_ref()
+        .map_or(true, |a| a.is_empty() || a[0].is_empty())
+    {
+        return Err(Error::InvalidArgument(
+            "exec process args must name a command".into(),
+        ));
+    }
+    Ok(any.value.clone())
 }
 
 /// Undoes the steps of a Create that failed half-way.
@@ -179,7 +213,8 @@ impl Container {
                     rootfs_mount,
                     cgroups_path,
                     private_bundle: undo.private_bundle.take(),
-                    init: Process::new(id, pid, stdio, io),
+                    init: Arc::new(Process::new(id, pid, stdio, io)),
+                    execs: Mutex::new(HashMap::new()),
                 });
                 container.watch_init(shared);
                 shared.publisher.publish(&container.create_event(req));
@@ -259,23 +294,30 @@ impl Container {
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
-                // Report the exit once its output is out (see io.rs).
+                // Report the exit once its output is out (see io.rs), and
+                // after the exits of its execs (they die with the init of
+                // their pid namespace).
                 crate::io::wait_drained(this.init.io_drained(), EXIT_IO_LIMIT).await;
+                let running: Vec<Arc<Process>> = this
+                    .execs
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .map(|(p, _)| p.clone())
+                    .filter(|p| p.status() == Status::Running)
+                    .collect();
+                for p in running {
+                    let _ = tokio::time::timeout(EXIT_IO_LIMIT, p.wait()).await;
+                }
                 if let ExitEvent::Now(exit) = this.init.set_exited(exit) {
-                    publisher.publish(&this.exit_event(exit));
+                    publisher.publish(&this.exit_event(&this.init, exit));
                 }
             }
         });
     }
 
-    fn exit_event(&self, exit: Exit) -> TaskExit {
-        let mut ev = TaskExit::new();
-        ev.container_id = self.id.clone();
-        ev.id = self.init.id.clone();
-        ev.pid = self.init.pid();
-        ev.exit_status = exit.status;
-        ev.exited_at = Some(timestamp(exit.at)).into();
-        ev
+    fn exit_event(&self, p: &Process, exit: Exit) -> TaskExit {
+        exit_event(&self.id, p, exit)
     }
 
     pub async fn start(&self, shared: &Shared) -> Result<u32> {
@@ -289,19 +331,167 @@ impl Container {
             shared.publisher.publish(&ev);
         }
         if let Some(exit) = held_exit {
-            shared.publisher.publish(&self.exit_event(exit));
+            shared.publisher.publish(&self.exit_event(&self.init, exit));
         }
         result.map(|_| pid)
     }
 
-    /// Signals the init, or with `all` every process in the container's cgroup.
-    pub fn kill(&self, signal: u32, all: bool) -> Result<()> {
+    /// The process an exec id names: the init for an empty one.
+    pub fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
+        if exec_id.is_empty() {
+            return Ok(self.init.clone());
+        }
+        self.execs
+            .lock()
+            .unwrap()
+            .get(exec_id)
+            .map(|(p, _)| p.clone())
+            .ok_or_else(|| {
+                Error::NotFound(format!("exec {exec_id} not found in container {}", self.id))
+            })
+    }
+
+    /// The exec id of the exec process with `pid`, if any.
+    pub fn exec_id_of(&self, pid: u32) -> Option<String> {
+        self.execs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, (p, _))| p.pid() == pid && pid != 0)
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Registers an exec (it runs at its Start); publishes /tasks/exec-added.
+    pub fn add_exec(
+        &self,
+        shared: &Shared,
+        exec_id: &str,
+        stdio: StdioPaths,
+        spec: Option<&Any>,
+    ) -> Result<()> {
+        crate::id::validate("exec", exec_id)?;
+        match self.init.status() {
+            Status::Running => {}
+            other => {
+                return Err(Error::FailedPrecondition(format!(
+                    "cannot exec in container {}: it is {}",
+                    self.id,
+                    status_word(other)
+                )))
+            }
+        }
+        let json = parse_exec_spec(spec)?;
+        if stdio.terminal {
+            return Err(Error::Unimplemented(
+                "exec with a terminal is not supported yet".into(),
+            ));
+        }
+        {
+            let mut execs = self.execs.lock().unwrap();
+            if execs.contains_key(exec_id) {
+                return Err(Error::AlreadyExists(format!(
+                    "exec {exec_id} already exists in container {}",
+                    self.id
+                )));
+            }
+            let process = Process::new(exec_id.to_string(), 0, stdio, ProcessIo::default());
+            execs.insert(exec_id.to_string(), (Arc::new(process), json));
+        }
+        let mut ev = TaskExecAdded::new();
+        ev.container_id = self.id.clone();
+        ev.exec_id = exec_id.to_string();
+        shared.publisher.publish(&ev);
+        Ok(())
+    }
+
+    /// Starts a registered exec; publishes /tasks/exec-started.
+    pub async fn start_exec(&self, shared: &Shared, exec_id: &str) -> Result<u32> {
+        let (p, json) = {
+            let execs = self.execs.lock().unwrap();
+            let (p, json) = execs.get(exec_id).ok_or_else(|| {
+                Error::NotFound(format!("exec {exec_id} not found in container {}", self.id))
+            })?;
+            (p.clone(), json.clone())
+        };
+        p.begin_start()?;
+        if self.init.status() != Status::Running {
+            p.end_start(false);
+            return Err(Error::FailedPrecondition(format!(
+                "cannot start exec {exec_id}: container {} is no longer running",
+                self.id
+            )));
+        }
+        let started = async {
+            let (io, stdio) = ProcessIo::open(&p.stdio)?;
+            let pid = shared
+                .runtime
+                .exec(ExecOpts {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    process_json: json,
+                    stdio,
+                })
+                .await?;
+            Ok::<_, Error>((io, pid))
+        }
+        .await;
+        let (io, pid) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                p.fail_start();
+                return Err(e);
+            }
+        };
+        p.set_pid(pid);
+        p.set_io(io);
+        let exited = shared.reaper.subscribe(pid as i32);
+        let held = p.end_start(true);
+        let mut ev = TaskExecStarted::new();
+        ev.container_id = self.id.clone();
+        ev.exec_id = exec_id.to_string();
+        ev.pid = pid;
+        shared.publisher.publish(&ev);
+        if let Some(exit) = held {
+            shared.publisher.publish(&self.exit_event(&p, exit));
+        }
+        let (container_id, publisher) = (self.id.clone(), shared.publisher.clone());
+        tokio::spawn(async move {
+            if let Ok(exit) = exited.await {
+                crate::io::wait_drained(p.io_drained(), EXIT_IO_LIMIT).await;
+                if let ExitEvent::Now(exit) = p.set_exited(exit) {
+                    publisher.publish(&exit_event(&container_id, &p, exit));
+                }
+            }
+        });
+        Ok(pid)
+    }
+
+    /// Deletes a created or stopped exec.
+    pub async fn delete_exec(&self, exec_id: &str) -> Result<Exit> {
+        let p = self.process(exec_id)?;
+        p.begin_delete()?;
+        let exit = match p.exit() {
+            Some(exit) => exit,
+            // Never started: nothing ran, nothing to wait for.
+            None => Exit {
+                status: 0,
+                at: std::time::SystemTime::now(),
+            },
+        };
+        p.take_io().finish(IO_DRAIN_LIMIT).await;
+        self.execs.lock().unwrap().remove(exec_id);
+        Ok(exit)
+    }
+
+    /// Signals a process, or with `all` every process in the container's cgroup.
+    pub fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(exec_id)?;
         let sig = i32::try_from(signal)
             .ok()
             .and_then(|s| Signal::try_from(s).ok())
             .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?;
-        let pid = self.init.signal_target()?;
-        if all {
+        let pid = process.signal_target()?;
+        if all && exec_id.is_empty() {
             let mut pids = cgroup::procs(&self.cgroups_path);
             if !pids.contains(&pid) {
                 pids.push(pid);
@@ -318,7 +508,7 @@ impl Container {
             Ok(()) => Ok(()),
             Err(Errno::ESRCH) => Err(Error::NotFound(format!(
                 "process {} already finished",
-                self.init.id
+                process.id
             ))),
             Err(e) => Err(Error::Other(format!("signal {sig} to pid {pid}: {e}"))),
         }
@@ -350,6 +540,16 @@ impl Container {
             }
         };
         self.init.take_io().finish(IO_DRAIN_LIMIT).await;
+        let execs: Vec<Arc<Process>> = self
+            .execs
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, (p, _))| p)
+            .collect();
+        for p in execs {
+            p.take_io().finish(IO_DRAIN_LIMIT).await;
+        }
         if let Err(e) = shared.runtime.delete(&self.id, true).await {
             self.init.abort_delete();
             return Err(e);
@@ -368,6 +568,24 @@ impl Container {
         ev.exited_at = Some(timestamp(exit.at)).into();
         shared.publisher.publish(&ev);
         Ok(exit)
+    }
+}
+
+fn exit_event(container_id: &str, p: &Process, exit: Exit) -> TaskExit {
+    let mut ev = TaskExit::new();
+    ev.container_id = container_id.to_string();
+    ev.id = p.id.clone();
+    ev.pid = p.pid();
+    ev.exit_status = exit.status;
+    ev.exited_at = Some(timestamp(exit.at)).into();
+    ev
+}
+
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Stopped => "stopped",
     }
 }
 

@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+};
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::MessageFull;
@@ -38,6 +40,12 @@ impl Topic for TaskExit {
 }
 impl Topic for TaskDelete {
     const TOPIC: &'static str = "/tasks/delete";
+}
+impl Topic for TaskExecAdded {
+    const TOPIC: &'static str = "/tasks/exec-added";
+}
+impl Topic for TaskExecStarted {
+    const TOPIC: &'static str = "/tasks/exec-started";
 }
 
 /// containerd's typeurl names event types by their full proto name.

@@ -64,6 +64,16 @@ impl Process {
         }
     }
 
+    /// Records the pid of an exec process, known once it started.
+    pub fn set_pid(&self, pid: u32) {
+        self.state.lock().unwrap().pid = pid;
+    }
+
+    /// Installs the stdio copies of an exec process, opened at its start.
+    pub fn set_io(&self, io: ProcessIo) {
+        *self.io.lock().unwrap() = io;
+    }
+
     pub fn pid(&self) -> u32 {
         self.state.lock().unwrap().pid
     }
@@ -114,6 +124,22 @@ impl Process {
         }
     }
 
+    /// Start failed before anything ran (an exec whose binary is missing):
+    /// the process is stopped with status 255, and no exit event is due.
+    pub fn fail_start(&self) {
+        let exit = Exit {
+            status: 255,
+            at: std::time::SystemTime::now(),
+        };
+        {
+            let mut s = self.state.lock().unwrap();
+            s.starting = false;
+            s.status = Status::Stopped;
+            s.exit = Some(exit);
+        }
+        self.exited.send_replace(Some(exit));
+    }
+
     /// Records the process's exit (from the reaper).
     pub fn set_exited(&self, exit: Exit) -> ExitEvent {
         let event = {
@@ -137,6 +163,11 @@ impl Process {
         match s.status {
             Status::Stopped => Err(Error::NotFound(format!(
                 "process {} already finished",
+                self.id
+            ))),
+            // An exec that has not started has no pid: never signal pid 0.
+            _ if s.pid == 0 => Err(Error::FailedPrecondition(format!(
+                "process {} has not been started",
                 self.id
             ))),
             _ => Ok(s.pid),

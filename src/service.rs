@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use containerd_shim_protos::api::*;
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
+use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::shim_async::Task;
 use containerd_shim_protos::types::task::{ProcessInfo, Status as TaskStatus};
 use tokio::sync::Notify;
@@ -18,7 +19,8 @@ use crate::container::{Container, Shared};
 use crate::error::{Error, Result};
 use crate::events::timestamp;
 use crate::id;
-use crate::process::Status;
+use crate::io::StdioPaths;
+use crate::process::{Process, Status};
 
 /// How long an empty shim waits for another container (or containerd's
 /// Shutdown) before it exits by itself. containerd 2.x does not call
@@ -53,15 +55,12 @@ impl TaskService {
             .ok_or_else(|| Error::NotFound(format!("container {id} not found")))
     }
 
-    /// The process a request names: the init for an empty exec id.
-    fn init_of(&self, id: &str, exec_id: &str) -> Result<Arc<Container>> {
+    /// The container and the process a request names (the init for an
+    /// empty exec id).
+    fn process_of(&self, id: &str, exec_id: &str) -> Result<(Arc<Container>, Arc<Process>)> {
         let c = self.container(id)?;
-        if !exec_id.is_empty() {
-            return Err(Error::NotFound(format!(
-                "exec {exec_id} not found in container {id}"
-            )));
-        }
-        Ok(c)
+        let p = c.process(exec_id)?;
+        Ok((c, p))
     }
 
     fn reserve(&self, id: &str) -> Result<()> {
@@ -90,7 +89,15 @@ impl TaskService {
     }
 
     async fn do_delete(&self, req: DeleteRequest) -> Result<DeleteResponse> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
+        let (c, p) = self.process_of(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            let exit = c.delete_exec(&req.exec_id).await?;
+            let mut resp = DeleteResponse::new();
+            resp.pid = p.pid();
+            resp.exit_status = exit.status;
+            resp.exited_at = Some(timestamp(exit.at)).into();
+            return Ok(resp);
+        }
         let exit = c.delete(&self.shared).await?;
         let now_empty = {
             let mut containers = self.containers.lock().unwrap();
@@ -109,8 +116,7 @@ impl TaskService {
     }
 
     fn do_state(&self, req: StateRequest) -> Result<StateResponse> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
-        let p = &c.init;
+        let (c, p) = self.process_of(&req.id, &req.exec_id)?;
         let mut resp = StateResponse::new();
         resp.id = req.id.clone();
         resp.bundle = c.bundle.display().to_string();
@@ -180,8 +186,12 @@ impl Task for TaskService {
     }
 
     async fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
-        let pid = c.start(&self.shared).await?;
+        let c = self.container(&req.id)?;
+        let pid = if req.exec_id.is_empty() {
+            c.start(&self.shared).await?
+        } else {
+            c.start_exec(&self.shared, &req.exec_id).await?
+        };
         let mut resp = StartResponse::new();
         resp.pid = pid;
         Ok(resp)
@@ -192,8 +202,8 @@ impl Task for TaskService {
     }
 
     async fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
-        let exit = c.init.wait().await;
+        let (_, p) = self.process_of(&req.id, &req.exec_id)?;
+        let exit = p.wait().await;
         let mut resp = WaitResponse::new();
         resp.exit_status = exit.status;
         resp.exited_at = Some(timestamp(exit.at)).into();
@@ -201,8 +211,8 @@ impl Task for TaskService {
     }
 
     async fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
-        c.kill(req.signal, req.all)?;
+        let c = self.container(&req.id)?;
+        c.kill(&req.exec_id, req.signal, req.all)?;
         Ok(Empty::new())
     }
 
@@ -219,6 +229,11 @@ impl Task for TaskService {
             .map(|pid| {
                 let mut info = ProcessInfo::new();
                 info.pid = pid;
+                if let Some(exec_id) = c.exec_id_of(pid) {
+                    let mut details = ProcessDetails::new();
+                    details.exec_id = exec_id;
+                    info.info = Some(crate::events::to_any(&details)).into();
+                }
                 info
             })
             .collect();
@@ -226,9 +241,9 @@ impl Task for TaskService {
     }
 
     async fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
-        let c = self.init_of(&req.id, &req.exec_id)?;
+        let (_, p) = self.process_of(&req.id, &req.exec_id)?;
         if req.stdin {
-            c.init.close_stdin();
+            p.close_stdin();
         }
         Ok(Empty::new())
     }
@@ -252,8 +267,16 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn exec(&self, _: &TtrpcContext, _: ExecProcessRequest) -> ttrpc::Result<Empty> {
-        unsupported("exec")
+    async fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        let c = self.container(&req.id)?;
+        let stdio = StdioPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        c.add_exec(&self.shared, &req.exec_id, stdio, req.spec.as_ref())?;
+        Ok(Empty::new())
     }
 
     async fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> ttrpc::Result<Empty> {

@@ -704,3 +704,196 @@ fn start_refuses_a_bad_id_and_a_missing_namespace() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("-namespace"), "{}", stderr(&out));
 }
+
+// ---- exec ----
+
+#[test]
+fn exec_output_exit_code_and_a_missing_binary() {
+    let id = unique_id("exec");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let out = ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert!(stderr(&out).contains("err"), "{}", stderr(&out));
+
+    let out = ctr(&["task", "exec", "--exec-id", "e2", &id, "/bin/nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/bin/nope"),
+        "the error must name the binary: {}",
+        stderr(&out)
+    );
+    // The container is unharmed and still takes execs.
+    assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
+    let out = ctr(&["task", "exec", "--exec-id", "e3", &id, "echo", "still here"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "still here\n");
+}
+
+#[test]
+fn exec_processes_are_listed_with_their_exec_id() {
+    let id = unique_id("execps");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let mut exec = ctr_cmd(&["task", "exec", "--exec-id", "sleeper", &id, "sleep", "1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the exec to show in ps", Duration::from_secs(10), || {
+        // ctr 1.6 prints `ExecID:sleeper`, 1.7 and 2.x `exec_id:"sleeper"`.
+        let ps = ctr_ok(&["task", "ps", &id]);
+        ps.contains("ExecID:sleeper") || ps.contains("exec_id:\"sleeper\"")
+    });
+    ctr_ok(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", &id]);
+    assert_eq!(exec.wait().unwrap().code(), Some(137));
+}
+
+fn exec_request(id: &str, exec_id: &str, args: &[&str]) -> api::ExecProcessRequest {
+    let mut spec = containerd_shim_protos::protobuf::well_known_types::any::Any::new();
+    spec.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+    spec.value = serde_json::to_vec(&serde_json::json!({
+        "args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}
+    }))
+    .unwrap();
+    let mut r = api::ExecProcessRequest::new();
+    r.id = id.into();
+    r.exec_id = exec_id.into();
+    r.spec = Some(spec).into();
+    r
+}
+
+#[test]
+fn exec_requests_get_the_status_codes_containerd_expects() {
+    let pod = unique_id("execpod");
+    let ann = format!("io.containerd.runc.v2.group={pod}");
+    let live = unique_id("execlive");
+    let done = unique_id("execdone");
+    let _cleanup = Cleanup(vec![live.clone(), done.clone()]);
+    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&done, &["--annotation", &ann], &["true"]);
+    wait_until("the short task to stop", Duration::from_secs(10), || {
+        task_status(&done).as_deref() == Some("STOPPED")
+    });
+    let shim = shim_client(&live);
+    shim.exec(ttrpc_ctx(), &exec_request(&live, "x1", &["sleep", "1000"]))
+        .expect("first exec");
+    expect_code(
+        shim.exec(ttrpc_ctx(), &exec_request(&live, "x1", &["true"])),
+        Code::ALREADY_EXISTS,
+        "x1",
+    );
+    expect_code(
+        shim.exec(ttrpc_ctx(), &exec_request(&done, "x2", &["true"])),
+        Code::FAILED_PRECONDITION,
+        "stopped",
+    );
+    expect_code(
+        shim.exec(ttrpc_ctx(), &exec_request(&live, "../x", &["true"])),
+        Code::INVALID_ARGUMENT,
+        "exec id",
+    );
+    let mut bad = exec_request(&live, "x3", &["true"]);
+    bad.spec.as_mut().unwrap().value = b"not json".to_vec();
+    expect_code(
+        shim.exec(ttrpc_ctx(), &bad),
+        Code::INVALID_ARGUMENT,
+        "not a valid OCI process",
+    );
+    let mut state = api::StateRequest::new();
+    state.id = live.clone();
+    state.exec_id = "nope".into();
+    expect_code(
+        shim.state(ttrpc_ctx(), &state),
+        Code::NOT_FOUND,
+        "exec nope",
+    );
+    // The never-started exec can be deleted; the live container is unharmed.
+    let mut del = api::DeleteRequest::new();
+    del.id = live.clone();
+    del.exec_id = "x1".into();
+    shim.delete(ttrpc_ctx(), &del)
+        .expect("delete a created exec");
+    assert_eq!(task_status(&live).as_deref(), Some("RUNNING"));
+}
+
+#[test]
+fn a_hundred_execs_leave_the_shims_fds_where_they_were() {
+    let id = unique_id("execfd");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let pid = shim_pid(&id);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let out = ctr(&["task", "exec", "--exec-id", "warmup", &id, "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = fds();
+    for i in 0..100 {
+        let exec_id = format!("e{i}");
+        let out = ctr(&["task", "exec", "--exec-id", &exec_id, &id, "true"]);
+        assert!(out.status.success(), "exec {i}: {}", stderr(&out));
+    }
+    let after = fds();
+    assert!(
+        after <= before,
+        "shim fds grew from {before} to {after} over 100 execs"
+    );
+}
+
+#[test]
+fn exec_events_carry_the_exec_id() {
+    let id = unique_id("execev");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let mut events = ctr_cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "ev1",
+        &id,
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    std::thread::sleep(Duration::from_millis(300));
+    events.kill().unwrap();
+    let mut text = String::new();
+    events
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let _ = events.wait();
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
+    let topics: Vec<&str> = mine
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect();
+    assert_eq!(
+        topics,
+        ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"],
+        "{text}"
+    );
+    let exit = mine.iter().find(|l| l.contains("/tasks/exit")).unwrap();
+    assert!(
+        exit.contains("\"id\":\"ev1\"") && exit.contains("\"exit_status\":4"),
+        "{exit}"
+    );
+}

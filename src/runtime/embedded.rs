@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use nix::fcntl::OFlag;
 
 use super::helper::Reply;
-use super::{CreateOpts, Runtime};
+use super::{CreateOpts, ExecOpts, Runtime};
 use crate::error::{Error, IoContext, Result};
 use crate::reaper::Reaper;
 
@@ -142,6 +142,24 @@ impl Runtime for Embedded {
         }
         let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
         match self.run(args, Some(stdio)).await? {
+            Reply::Created { pid } => Ok(pid),
+            other => Err(Error::Runtime(format!("unexpected helper reply {other:?}"))),
+        }
+    }
+
+    async fn exec(&self, opts: ExecOpts) -> Result<u32> {
+        // The helper reads the process spec from a file, as libcontainer wants.
+        let dir = self.root.join(".exec");
+        std::fs::create_dir_all(&dir).io_context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(format!("{}.{}.json", opts.id, opts.exec_id));
+        std::fs::write(&path, &opts.process_json)
+            .io_context(|| format!("write {}", path.display()))?;
+        let mut args = self.base_args("exec", &opts.id);
+        args.extend(["--process".into(), path.display().to_string()]);
+        let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
+        let result = self.run(args, Some(stdio)).await;
+        let _ = std::fs::remove_file(&path);
+        match result? {
             Reply::Created { pid } => Ok(pid),
             other => Err(Error::Runtime(format!("unexpected helper reply {other:?}"))),
         }

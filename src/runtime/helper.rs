@@ -30,6 +30,7 @@ struct Args {
     id: String,
     bundle: Option<PathBuf>,
     pid_file: Option<PathBuf>,
+    process: Option<PathBuf>,
     no_pivot: bool,
     force: bool,
 }
@@ -45,6 +46,7 @@ fn parse(rest: &[String]) -> Result<Args, String> {
             "--id" => a.id = val()?,
             "--bundle" => a.bundle = Some(val()?.into()),
             "--pid-file" => a.pid_file = Some(val()?.into()),
+            "--process" => a.process = Some(val()?.into()),
             "--no-pivot" => a.no_pivot = true,
             "--force" => a.force = true,
             other => return Err(format!("unknown helper flag {other}")),
@@ -67,6 +69,7 @@ pub fn main(rest: &[String]) -> i32 {
     let result = parse(rest).and_then(|a| match a.verb.as_str() {
         "create" => create(&a).map(|pid| Reply::Created { pid }),
         "start" => start(&a.root, &a.id).map(|_| Reply::Done { done: true }),
+        "exec" => exec(&a).map(|pid| Reply::Created { pid }),
         "delete" => delete(&a.root, &a.id, a.force).map(|_| Reply::Done { done: true }),
         other => Err(format!("unknown helper verb {other}")),
     });
@@ -119,6 +122,22 @@ fn create(a: &Args) -> Result<u32, String> {
         .pid()
         .map(|p| p.as_raw() as u32)
         .ok_or_else(|| "libcontainer created the container but reported no pid".to_string())
+}
+
+/// Runs the process spec in `--process` inside the container; libcontainer
+/// returns once the process has exec'd (or failed to).
+fn exec(a: &Args) -> Result<u32, String> {
+    let process = a.process.as_ref().ok_or("exec needs --process")?;
+    let pid = ContainerBuilder::new(a.id.clone(), SyscallType::Linux)
+        .with_root_path(&a.root)
+        .map_err(|e| lc_err("runtime root", e))?
+        .with_executor(ShimExecutor)
+        .as_tenant()
+        .with_process(Some(process))
+        .with_detach(true)
+        .build()
+        .map_err(|e| lc_err("exec", e))?;
+    Ok(pid.as_raw() as u32)
 }
 
 fn start(root: &Path, id: &str) -> Result<(), String> {

@@ -29,12 +29,22 @@ pub struct CreateOpts {
     pub stdio: InitStdio,
 }
 
+pub struct ExecOpts {
+    pub id: String,
+    pub exec_id: String,
+    /// The OCI process (JSON) to run in the container.
+    pub process_json: Vec<u8>,
+    pub stdio: InitStdio,
+}
+
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// Creates the container; returns the pid of its init, which waits for `start`.
     async fn create(&self, opts: CreateOpts) -> Result<u32>;
     /// Lets the created init exec the container's process.
     async fn start(&self, id: &str) -> Result<()>;
+    /// Runs an additional process in the running container; returns its pid.
+    async fn exec(&self, opts: ExecOpts) -> Result<u32>;
     /// Removes the container's runtime state and cgroup; `force` kills what still runs.
     async fn delete(&self, id: &str, force: bool) -> Result<()>;
 }
