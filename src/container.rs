@@ -256,7 +256,12 @@ impl Container {
         let (runtime_bundle, cgroups_path, private) =
             runtime_bundle(spec, bundle, shared, &req.id)?;
         undo.private_bundle = private;
-        let (io, stdio) = ProcessIo::open(&stdio_paths(req))?;
+        let owner = crate::io::IoOwner {
+            container_id: &req.id,
+            namespace: &shared.namespace,
+            reaper: &shared.reaper,
+        };
+        let (io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
         let pid = shared
             .runtime
             .create(CreateOpts {
@@ -422,7 +427,12 @@ impl Container {
             )));
         }
         let started = async {
-            let (io, stdio) = ProcessIo::open(&p.stdio)?;
+            let owner = crate::io::IoOwner {
+                container_id: &self.id,
+                namespace: &shared.namespace,
+                reaper: &shared.reaper,
+            };
+            let (io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
             let pid = shared
                 .runtime
                 .exec(ExecOpts {

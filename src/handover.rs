@@ -8,6 +8,39 @@ use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// Arranges for `fds` to be fds 3, 4, 5, ... in the child, in order, without
+/// close-on-exec (a logger gets the container's stdout, stderr and a
+/// readiness pipe this way).
+pub fn with_fds(cmd: &mut Command, fds: Vec<RawFd>) {
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // fcntl and dup2, which are async-signal-safe. It first moves every
+    // source above the target range so that no dup2 overwrites a source
+    // still to be placed; it allocates nothing (the Vec was built before the
+    // fork and is only read).
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut moved = [0 as RawFd; 8];
+            if fds.len() > moved.len() {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            let floor = HANDED_FD + fds.len() as RawFd;
+            for (i, fd) in fds.iter().enumerate() {
+                let m = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, floor);
+                if m < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                moved[i] = m;
+            }
+            for (i, m) in moved[..fds.len()].iter().enumerate() {
+                if libc::dup2(*m, HANDED_FD + i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Arranges for `fd` to be fd 3 in the child (without close-on-exec), and,
 /// with `new_session`, for the child to lead a session of its own.
 pub fn with_fd3(cmd: &mut Command, fd: RawFd, new_session: bool) {

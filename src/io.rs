@@ -19,8 +19,17 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::error::{Error, IoContext, Result};
+use crate::log_uri::{self, Sink};
+use crate::reaper::Reaper;
 use crate::runtime::InitStdio;
 use crate::sys;
+
+/// Whose stdio this is: a logging program is told, and its exit is reaped.
+pub struct IoOwner<'a> {
+    pub container_id: &'a str,
+    pub namespace: &'a str,
+    pub reaper: &'a Reaper,
+}
 
 const COPY_BUFFER: usize = 64 * 1024;
 /// How long a finished copy waits for the FIFO's reader to take the last
@@ -70,7 +79,7 @@ fn dev_null() -> Result<OwnedFd> {
 impl ProcessIo {
     /// Opens the FIFOs and creates the pipes; returns the copies and the ends
     /// the container's process gets. Must run inside the tokio runtime.
-    pub fn open(paths: &StdioPaths) -> Result<(ProcessIo, InitStdio)> {
+    pub async fn open(paths: &StdioPaths, owner: &IoOwner<'_>) -> Result<(ProcessIo, InitStdio)> {
         if paths.terminal {
             return Err(Error::Unimplemented(
                 "terminal (pty) stdio is not supported yet".into(),
@@ -92,8 +101,43 @@ impl ProcessIo {
             r
         };
         let mut outputs = Vec::new();
-        let stdout = output(&paths.stdout, "stdout", &mut outputs)?;
-        let stderr = output(&paths.stderr, "stderr", &mut outputs)?;
+        let (stdout, stderr) = match log_uri::parse(&paths.stdout)? {
+            Sink::Binary { path, args } => {
+                if paths.stderr != paths.stdout && !paths.stderr.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "stderr {:?} must go to the same logger as stdout {:?}",
+                        paths.stderr, paths.stdout
+                    )));
+                }
+                let (out_r, out_w) = pipe()?;
+                let (err_r, err_w) = pipe()?;
+                let logger = log_uri::start_logger(
+                    &path,
+                    &args,
+                    out_r,
+                    err_r,
+                    owner.container_id,
+                    owner.namespace,
+                    owner.reaper,
+                )
+                .await?;
+                // The output is complete once the logger has exited.
+                outputs.push(tokio::spawn(async move {
+                    let _ = logger.exited.await;
+                }));
+                (out_w, err_w)
+            }
+            out => {
+                let err = log_uri::parse(&paths.stderr)?;
+                // One open log file for both streams when they name the same.
+                let mut file = None;
+                let stdout = output(out.clone(), "stdout", &mut outputs, &mut file)?;
+                if err != out {
+                    file = None;
+                }
+                (stdout, output(err, "stderr", &mut outputs, &mut file)?)
+            }
+        };
         io.copies
             .extend(outputs.iter().map(JoinHandle::abort_handle));
         let (done_tx, done_rx) = watch::channel(outputs.is_empty());
@@ -152,10 +196,35 @@ pub async fn wait_drained(mut drained: watch::Receiver<bool>, limit: Duration) -
         .is_ok_and(|r| r.is_ok())
 }
 
-fn output(path: &str, name: &str, copies: &mut Vec<JoinHandle<()>>) -> Result<OwnedFd> {
-    if path.is_empty() {
-        return dev_null();
-    }
+fn output(
+    sink: Sink,
+    name: &str,
+    copies: &mut Vec<JoinHandle<()>>,
+    shared_file: &mut Option<File>,
+) -> Result<OwnedFd> {
+    let path = match sink {
+        Sink::None => return dev_null(),
+        Sink::Fifo(path) => path,
+        Sink::File(path) => {
+            let file = match shared_file {
+                Some(f) => f.try_clone().io_context(|| format!("share {}", path.display()))?,
+                None => {
+                    let f = log_uri::open_file(&path)?;
+                    *shared_file = Some(f.try_clone().io_context(|| "share log file")?);
+                    f
+                }
+            };
+            let (r, w) = pipe()?;
+            copies.push(tokio::spawn(log_uri::splice_to_file(r, file.into(), name.to_string())));
+            return Ok(w);
+        }
+        Sink::Binary { .. } => {
+            return Err(Error::InvalidArgument(format!(
+                "{name}: a binary:// logger must be given for stdout"
+            )))
+        }
+    };
+    let path = path.as_str();
     // Read-write: opening never blocks, and writing never fails with EPIPE
     // while containerd's reader is away (we are a reader too).
     let fifo = pipe::OpenOptions::new()
@@ -213,6 +282,14 @@ mod tests {
     use std::io::{Read, Write};
     use std::path::Path;
 
+    fn owner(reaper: &Reaper) -> IoOwner<'_> {
+        IoOwner {
+            container_id: "c",
+            namespace: "ns",
+            reaper,
+        }
+    }
+
     fn mkfifo(dir: &Path, name: &str) -> String {
         let p = dir.join(name);
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -230,10 +307,14 @@ mod tests {
     async fn output_reaches_the_fifo_byte_for_byte() {
         let dir = tempdir("out");
         let stdout = mkfifo(&dir, "stdout");
-        let (mut io, stdio) = ProcessIo::open(&StdioPaths {
-            stdout: stdout.clone(),
-            ..Default::default()
-        })
+        let (mut io, stdio) = ProcessIo::open(
+            &StdioPaths {
+                stdout: stdout.clone(),
+                ..Default::default()
+            },
+            &owner(&Reaper::default()),
+        )
+        .await
         .unwrap();
         let reader = std::thread::spawn(move || {
             let mut f = File::open(&stdout).unwrap();
@@ -261,7 +342,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn no_paths_means_dev_null() {
-        let (_io, stdio) = ProcessIo::open(&StdioPaths::default()).unwrap();
+        let (_io, stdio) = ProcessIo::open(&StdioPaths::default(), &owner(&Reaper::default()))
+            .await
+            .unwrap();
         let link = std::fs::read_link(format!("/proc/self/fd/{}", {
             use std::os::fd::AsRawFd;
             stdio.stdout.as_raw_fd()
@@ -272,10 +355,14 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_missing_fifo_is_named_in_the_error() {
-        let err = ProcessIo::open(&StdioPaths {
-            stdout: "/nonexistent/dir/stdout".into(),
-            ..Default::default()
-        })
+        let err = ProcessIo::open(
+            &StdioPaths {
+                stdout: "/nonexistent/dir/stdout".into(),
+                ..Default::default()
+            },
+            &owner(&Reaper::default()),
+        )
+        .await
         .err()
         .unwrap();
         assert!(err.to_string().contains("/nonexistent/dir/stdout"), "{err}");

@@ -17,6 +17,7 @@ mod events;
 mod handover;
 mod id;
 mod io;
+mod log_uri;
 mod logger;
 mod mount;
 mod options;

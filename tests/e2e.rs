@@ -565,6 +565,15 @@ fn bad_requests_get_clear_errors_and_the_shim_keeps_serving() {
     expect_code(create(&id, &b, vec![m]), Code::INVALID_ARGUMENT, "nosuchfs");
     assert_no_leftovers(&id);
 
+    let id = unique_id("badscheme");
+    let b = bad_bundle("badscheme", &rootfs_rel.to_string());
+    let mut r = api::CreateTaskRequest::new();
+    r.id = id.clone();
+    r.bundle = b;
+    r.stdout = "syslog://somewhere".into();
+    expect_code(shim.create(ctx(), &r), Code::INVALID_ARGUMENT, "syslog");
+    assert_no_leftovers(&id);
+
     let mut start = api::StartRequest::new();
     start.id = live.clone();
     expect_code(
@@ -896,4 +905,76 @@ fn exec_events_carry_the_exec_id() {
         exit.contains("\"id\":\"ev1\"") && exit.contains("\"exit_status\":4"),
         "{exit}"
     );
+}
+
+// ---- log URIs ----
+
+#[test]
+fn file_log_uri_receives_ten_million_bytes_exactly() {
+    let id = unique_id("logfile");
+    let log = std::env::temp_dir().join(format!("{id}/out.log"));
+    let uri = format!("file://{}", log.display());
+    let image = env().image;
+    let out = ctr(&[
+        "run", "--rm", "--runtime", RUNTIME, "--log-uri", &uri, &image, &id,
+        "sh", "-c", "seq 1 2000000 | head -c 10000000; echo to-stderr >&2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read(&log).unwrap();
+    let mut expected = String::new();
+    let mut n = 1u64;
+    while expected.len() < 10_000_000 {
+        expected.push_str(&n.to_string());
+        expected.push('\n');
+        n += 1;
+    }
+    expected.truncate(10_000_000);
+    expected.push_str("to-stderr\n");
+    assert_eq!(text.len(), expected.len());
+    assert!(text == expected.as_bytes(), "the log file differs from what the container wrote");
+    assert_no_leftovers(&id);
+    std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn binary_log_uri_starts_the_logger_with_the_output() {
+    let id = unique_id("logbin");
+    let dir = std::env::temp_dir().join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let logger = dir.join("logger.sh");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\n# fd 3: stdout, fd 4: stderr, fd 5: closed when ready\n\
+         PATH=/usr/bin:/bin\nout=$2\n\
+         echo \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$out.env\"\n\
+         exec 5>&-\ncat <&3 > \"$out\" &\ncat <&4 > \"$out.err\" &\nwait\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out_path = dir.join("out");
+    let uri = format!("binary://{}?out={}", logger.display(), out_path.display());
+    let image = env().image;
+    let out = ctr(&[
+        "run", "--rm", "--runtime", RUNTIME, "--log-uri", &uri, &image, &id,
+        "sh", "-c", "echo hello logger; echo oops >&2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "hello logger\n");
+    assert_eq!(std::fs::read_to_string(dir.join("out.err")).unwrap(), "oops\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.env")).unwrap(),
+        format!("{id} {NAMESPACE}\n")
+    );
+
+    // A logger that cannot start is a clear Create error.
+    let id2 = unique_id("logbad");
+    let out = ctr(&[
+        "run", "--rm", "--runtime", RUNTIME, "--log-uri", "binary:///nonexistent/logger", &image, &id2, "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/nonexistent/logger"), "{}", stderr(&out));
+    assert_no_leftovers(&id);
+    assert_no_leftovers(&id2);
+    std::fs::remove_dir_all(dir).unwrap();
 }
