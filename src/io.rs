@@ -207,7 +207,9 @@ fn output(
         Sink::Fifo(path) => path,
         Sink::File(path) => {
             let file = match shared_file {
-                Some(f) => f.try_clone().io_context(|| format!("share {}", path.display()))?,
+                Some(f) => f
+                    .try_clone()
+                    .io_context(|| format!("share {}", path.display()))?,
                 None => {
                     let f = log_uri::open_file(&path)?;
                     *shared_file = Some(f.try_clone().io_context(|| "share log file")?);
@@ -215,7 +217,11 @@ fn output(
                 }
             };
             let (r, w) = pipe()?;
-            copies.push(tokio::spawn(log_uri::splice_to_file(r, file.into(), name.to_string())));
+            copies.push(tokio::spawn(log_uri::splice_to_file(
+                r,
+                file.into(),
+                name.to_string(),
+            )));
             return Ok(w);
         }
         Sink::Binary { .. } => {

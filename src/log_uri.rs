@@ -109,7 +109,8 @@ pub async fn splice_to_file(from: OwnedFd, to: OwnedFd, name: String) {
             break;
         }
         let moved = from.try_io(|| {
-            splice(from.as_fd(), None, to.as_fd(), None, 1 << 20, flags).map_err(std::io::Error::from)
+            splice(from.as_fd(), None, to.as_fd(), None, 1 << 20, flags)
+                .map_err(std::io::Error::from)
         });
         match moved {
             Ok(0) => break,
@@ -153,7 +154,11 @@ pub async fn start_logger(
         .stderr(Stdio::null());
     crate::handover::with_fds(
         &mut cmd,
-        vec![stdout_r.as_raw_fd(), stderr_r.as_raw_fd(), ready_w.as_raw_fd()],
+        vec![
+            stdout_r.as_raw_fd(),
+            stderr_r.as_raw_fd(),
+            ready_w.as_raw_fd(),
+        ],
     );
     let pid = cmd
         .spawn()
@@ -178,7 +183,10 @@ pub async fn start_logger(
             path.display()
         ))),
         Err(_) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             Err(Error::Other(format!(
                 "logger {} was not ready within {LOGGER_READY_LIMIT:?}",
                 path.display()
@@ -194,9 +202,15 @@ mod tests {
     #[test]
     fn parses_the_uris_containerd_passes() {
         assert_eq!(parse("").unwrap(), Sink::None);
-        assert_eq!(parse("/run/x/stdout").unwrap(), Sink::Fifo("/run/x/stdout".into()));
+        assert_eq!(
+            parse("/run/x/stdout").unwrap(),
+            Sink::Fifo("/run/x/stdout".into())
+        );
         assert_eq!(parse("fifo:///run/x").unwrap(), Sink::Fifo("/run/x".into()));
-        assert_eq!(parse("file:///var/log/c.log").unwrap(), Sink::File("/var/log/c.log".into()));
+        assert_eq!(
+            parse("file:///var/log/c.log").unwrap(),
+            Sink::File("/var/log/c.log".into())
+        );
         assert_eq!(
             parse("binary:///usr/bin/logger?id=abc&debug").unwrap(),
             Sink::Binary {

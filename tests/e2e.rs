@@ -916,8 +916,17 @@ fn file_log_uri_receives_ten_million_bytes_exactly() {
     let uri = format!("file://{}", log.display());
     let image = env().image;
     let out = ctr(&[
-        "run", "--rm", "--runtime", RUNTIME, "--log-uri", &uri, &image, &id,
-        "sh", "-c", "seq 1 2000000 | head -c 10000000; echo to-stderr >&2",
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        "seq 1 2000000 | head -c 10000000; echo to-stderr >&2",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read(&log).unwrap();
@@ -931,7 +940,10 @@ fn file_log_uri_receives_ten_million_bytes_exactly() {
     expected.truncate(10_000_000);
     expected.push_str("to-stderr\n");
     assert_eq!(text.len(), expected.len());
-    assert!(text == expected.as_bytes(), "the log file differs from what the container wrote");
+    assert!(
+        text == expected.as_bytes(),
+        "the log file differs from what the container wrote"
+    );
     assert_no_leftovers(&id);
     std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
 }
@@ -956,12 +968,27 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
     let uri = format!("binary://{}?out={}", logger.display(), out_path.display());
     let image = env().image;
     let out = ctr(&[
-        "run", "--rm", "--runtime", RUNTIME, "--log-uri", &uri, &image, &id,
-        "sh", "-c", "echo hello logger; echo oops >&2",
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        "echo hello logger; echo oops >&2",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "hello logger\n");
-    assert_eq!(std::fs::read_to_string(dir.join("out.err")).unwrap(), "oops\n");
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "hello logger\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.err")).unwrap(),
+        "oops\n"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("out.env")).unwrap(),
         format!("{id} {NAMESPACE}\n")
@@ -970,11 +997,90 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
     // A logger that cannot start is a clear Create error.
     let id2 = unique_id("logbad");
     let out = ctr(&[
-        "run", "--rm", "--runtime", RUNTIME, "--log-uri", "binary:///nonexistent/logger", &image, &id2, "true",
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        "binary:///nonexistent/logger",
+        &image,
+        &id2,
+        "true",
     ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("/nonexistent/logger"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/logger"),
+        "{}",
+        stderr(&out)
+    );
     assert_no_leftovers(&id);
     assert_no_leftovers(&id2);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---- stdin ----
+
+/// Runs ctr with `input` on its stdin, closed a moment after the task exists
+/// (ctr 1.6 forwards end of input only once the task was created).
+fn ctr_with_stdin(args: &[&str], input: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = ctr_cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        drop(stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn stdin_reaches_run_and_exec_intact() {
+    let id = unique_id("stdin");
+    let image = env().image;
+    let out = ctr_with_stdin(
+        &["run", "--rm", "--runtime", RUNTIME, &image, &id, "cat"],
+        b"data\n".to_vec(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "data\n");
+
+    // 1 MB through stdin, counted and checksummed inside the container.
+    let payload: Vec<u8> = (0..1_048_576u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let expected = format!("{}\n", payload.len());
+    let id2 = unique_id("stdin1m");
+    let out = ctr_with_stdin(
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            &image,
+            &id2,
+            "wc",
+            "-c",
+        ],
+        payload.clone(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), expected.trim());
+
+    let id3 = unique_id("stdinexec");
+    let _cleanup = Cleanup(vec![id3.clone()]);
+    run_detached(&id3, &[], &["sleep", "1000"]);
+    let out = ctr_with_stdin(
+        &["task", "exec", "--exec-id", "in", &id3, "wc", "-c"],
+        payload,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), expected.trim());
+    assert_no_leftovers(&id);
+    assert_no_leftovers(&id2);
 }
