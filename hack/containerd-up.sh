@@ -66,21 +66,17 @@ CONTAINERD_VERSION=$("$CONTAINERD_BIN" --version | awk '{print $3}' | grep -oE '
 CONTAINERD_MAJOR=${CONTAINERD_VERSION%%.*}
 
 mkdir -p "$DIR/root" "$DIR/state" "$DIR/tmp" "$DIR/opt"
-if ((CONTAINERD_MAJOR >= 2)); then
-  # Sections only for plugins this build has (`config default` lists them all).
-  defaults=$("$CONTAINERD_BIN" config default 2>/dev/null || true)
-  has_plugin() { grep -qF "[plugins.'$1']" <<<"$defaults"; }
-  # Without the CRI plugins, 2.x logs "failed to load plugin" warnings for
-  # io.containerd.podsandbox.controller.v1.podsandbox and
-  # io.containerd.grpc.v1.sandbox-controllers (they need CRI); harmless for ctr.
-  {
-    cat <<EOF
+
+# The part of the config every version shares. $1: config version,
+# $2: the disabled plugins (CRI is off: these tests drive containerd with ctr).
+base_config() {
+  cat <<EOF
 # Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
-version = 3
+version = $1
 root = "$DIR/root"
 state = "$DIR/state"
 temp = "$DIR/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+disabled_plugins = [$2]
 
 [grpc]
   address = "$SOCK"
@@ -100,6 +96,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
   [plugins."io.containerd.snapshotter.v1.overlayfs"]
     root_path = ""
 EOF
+}
+
+if ((CONTAINERD_MAJOR >= 2)); then
+  # Sections only for plugins this build has (`config default` lists them all).
+  defaults=$("$CONTAINERD_BIN" config default 2>/dev/null || true)
+  has_plugin() { grep -qF "[plugins.'$1']" <<<"$defaults"; }
+  # Without the CRI plugins, 2.x logs "failed to load plugin" warnings for
+  # io.containerd.podsandbox.controller.v1.podsandbox and
+  # io.containerd.grpc.v1.sandbox-controllers (they need CRI); harmless for ctr.
+  {
+    base_config 3 '"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"'
     if has_plugin io.containerd.internal.v1.opt; then
       printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
     fi
@@ -112,34 +119,10 @@ EOF
     fi
   } >"$DIR/config.toml"
 else
-cat >"$DIR/config.toml" <<EOF
-# Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
-version = 2
-root = "$DIR/root"
-state = "$DIR/state"
-temp = "$DIR/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = "$SOCK"
-
-[ttrpc]
-  address = "$SOCK.ttrpc"
-
-[debug]
-  level = "debug"
-  address = "$DIR/debug.sock"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "$DIR/opt"
-  # Default snapshotter for clients (ctr) is overlayfs; keep its defaults.
-  [plugins."io.containerd.snapshotter.v1.overlayfs"]
-    root_path = ""
-EOF
+  {
+    base_config 2 '"io.containerd.grpc.v1.cri"'
+    printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
+  } >"$DIR/config.toml"
 fi
 
 # setsid: own session, so the daemon outlives the shell/job that started it.

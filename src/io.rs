@@ -67,7 +67,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("create pipe", e.into()))
 }
 
-fn dev_null() -> Result<OwnedFd> {
+/// /dev/null, for a stream nobody asked for.
+pub fn dev_null() -> Result<OwnedFd> {
     Ok(File::options()
         .read(true)
         .write(true)

@@ -462,6 +462,24 @@ fn expect_code<T: std::fmt::Debug>(r: ttrpc::Result<T>, code: Code, needle: &str
     }
 }
 
+/// A running and a stopped container served by one shim (a group), so that
+/// requests sent straight to that shim can name either.
+fn running_and_stopped_in_one_shim(tag: &str) -> (String, String, Cleanup) {
+    let ann = format!(
+        "io.containerd.runc.v2.group={}",
+        unique_id(&format!("{tag}pod"))
+    );
+    let live = unique_id(&format!("{tag}live"));
+    let done = unique_id(&format!("{tag}done"));
+    let cleanup = Cleanup(vec![live.clone(), done.clone()]);
+    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&done, &["--annotation", &ann], &["true"]);
+    wait_until("the short task to stop", Duration::from_secs(10), || {
+        task_status(&done).as_deref() == Some("STOPPED")
+    });
+    (live, done, cleanup)
+}
+
 fn bad_bundle(tag: &str, config: &str) -> String {
     let dir = std::env::temp_dir().join(unique_id(tag));
     std::fs::create_dir_all(dir.join("rootfs")).unwrap();
@@ -471,16 +489,7 @@ fn bad_bundle(tag: &str, config: &str) -> String {
 
 #[test]
 fn bad_requests_get_clear_errors_and_the_shim_keeps_serving() {
-    let pod = unique_id("badpod");
-    let ann = format!("io.containerd.runc.v2.group={pod}");
-    let live = unique_id("live");
-    let done = unique_id("done");
-    let _cleanup = Cleanup(vec![live.clone(), done.clone()]);
-    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
-    run_detached(&done, &["--annotation", &ann], &["true"]);
-    wait_until("the short task to stop", Duration::from_secs(10), || {
-        task_status(&done).as_deref() == Some("STOPPED")
-    });
+    let (live, done, _cleanup) = running_and_stopped_in_one_shim("bad");
     let shim = shim_client(&live);
     let ctx = ttrpc_ctx;
     let valid: serde_json::Value =
@@ -784,16 +793,7 @@ fn exec_request(id: &str, exec_id: &str, args: &[&str]) -> api::ExecProcessReque
 
 #[test]
 fn exec_requests_get_the_status_codes_containerd_expects() {
-    let pod = unique_id("execpod");
-    let ann = format!("io.containerd.runc.v2.group={pod}");
-    let live = unique_id("execlive");
-    let done = unique_id("execdone");
-    let _cleanup = Cleanup(vec![live.clone(), done.clone()]);
-    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
-    run_detached(&done, &["--annotation", &ann], &["true"]);
-    wait_until("the short task to stop", Duration::from_secs(10), || {
-        task_status(&done).as_deref() == Some("STOPPED")
-    });
+    let (live, done, _cleanup) = running_and_stopped_in_one_shim("exec");
     let shim = shim_client(&live);
     shim.exec(ttrpc_ctx(), &exec_request(&live, "x1", &["sleep", "1000"]))
         .expect("first exec");

@@ -20,6 +20,7 @@ use nix::fcntl::OFlag;
 use super::helper::Reply;
 use super::{CreateOpts, ExecOpts, Runtime};
 use crate::error::{Error, IoContext, Result};
+use crate::io::dev_null;
 use crate::reaper::Reaper;
 
 /// A helper that takes longer than this is killed and the call fails.
@@ -116,15 +117,6 @@ impl Embedded {
             ok => Ok(ok),
         }
     }
-}
-
-fn dev_null() -> Result<OwnedFd> {
-    Ok(File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .io_context(|| "open /dev/null")?
-        .into())
 }
 
 #[async_trait]
