@@ -142,6 +142,20 @@ fn init_exits_143_when_it_traps_sigterm_and_ignores_it_otherwise() {
     assert_no_leftovers(&id2);
 }
 
+/// The first `len` bytes of `seq 1 N`: line numbers, so a lost or doubled
+/// chunk anywhere shows.
+fn seq_output(len: usize) -> String {
+    let mut out = String::new();
+    let mut n = 1u64;
+    while out.len() < len {
+        out.push_str(&n.to_string());
+        out.push('\n');
+        n += 1;
+    }
+    out.truncate(len);
+    out
+}
+
 #[test]
 fn ten_million_bytes_of_stdout_arrive_exactly() {
     let id = unique_id("bulk");
@@ -149,14 +163,7 @@ fn ten_million_bytes_of_stdout_arrive_exactly() {
     // chunk anywhere shows.
     let out = run_rm(&id, &["sh", "-c", "seq 1 2000000 | head -c 10000000"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut expected = String::new();
-    let mut n = 1u64;
-    while expected.len() < 10_000_000 {
-        expected.push_str(&n.to_string());
-        expected.push('\n');
-        n += 1;
-    }
-    expected.truncate(10_000_000);
+    let expected = seq_output(10_000_000);
     let first_diff = out
         .stdout
         .iter()
@@ -930,14 +937,7 @@ fn file_log_uri_receives_ten_million_bytes_exactly() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read(&log).unwrap();
-    let mut expected = String::new();
-    let mut n = 1u64;
-    while expected.len() < 10_000_000 {
-        expected.push_str(&n.to_string());
-        expected.push('\n');
-        n += 1;
-    }
-    expected.truncate(10_000_000);
+    let mut expected = seq_output(10_000_000);
     expected.push_str("to-stderr\n");
     assert_eq!(text.len(), expected.len());
     assert!(
