@@ -260,8 +260,9 @@ impl Container {
             container_id: &req.id,
             namespace: &shared.namespace,
             reaper: &shared.reaper,
+            console_dir: &shared.state_root.join(".console"),
         };
-        let (io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
+        let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
         let pid = shared
             .runtime
             .create(CreateOpts {
@@ -271,6 +272,8 @@ impl Container {
                 no_pivot_root: opts.no_pivot_root,
                 stdio,
             })
+            .await?;
+        io.attach_console(console_size(spec.process().as_ref()))
             .await?;
         Ok((pid, io, rootfs_mount, cgroups_path))
     }
@@ -386,11 +389,6 @@ impl Container {
             }
         }
         let json = parse_exec_spec(spec)?;
-        if stdio.terminal {
-            return Err(Error::Unimplemented(
-                "exec with a terminal is not supported yet".into(),
-            ));
-        }
         {
             let mut execs = self.execs.lock().unwrap();
             if execs.contains_key(exec_id) {
@@ -426,13 +424,15 @@ impl Container {
                 self.id
             )));
         }
+        let exec_spec: Option<oci_spec::runtime::Process> = serde_json::from_slice(&json).ok();
         let started = async {
             let owner = crate::io::IoOwner {
                 container_id: &self.id,
                 namespace: &shared.namespace,
                 reaper: &shared.reaper,
+                console_dir: &shared.state_root.join(".console"),
             };
-            let (io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
+            let (mut io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
             let pid = shared
                 .runtime
                 .exec(ExecOpts {
@@ -442,6 +442,7 @@ impl Container {
                     stdio,
                 })
                 .await?;
+            io.attach_console(console_size(exec_spec.as_ref())).await?;
             Ok::<_, Error>((io, pid))
         }
         .await;
@@ -589,6 +590,12 @@ fn exit_event(container_id: &str, p: &Process, exit: Exit) -> TaskExit {
     ev.exit_status = exit.status;
     ev.exited_at = Some(timestamp(exit.at)).into();
     ev
+}
+
+/// The terminal size a process spec asks for (width, height).
+fn console_size(process: Option<&oci_spec::runtime::Process>) -> Option<(u32, u32)> {
+    let size = process?.console_size()?;
+    Some((size.width() as u32, size.height() as u32))
 }
 
 pub fn status_word(s: Status) -> &'static str {

@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -29,6 +30,23 @@ pub struct IoOwner<'a> {
     pub container_id: &'a str,
     pub namespace: &'a str,
     pub reaper: &'a Reaper,
+    /// Where console sockets for terminals are made.
+    pub console_dir: &'a Path,
+}
+
+/// How long the runtime may take to hand over a terminal's pty master.
+const CONSOLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// A terminal being set up: the socket the init sends its pty master to.
+struct PendingConsole {
+    path: PathBuf,
+    master: oneshot::Receiver<std::io::Result<OwnedFd>>,
+}
+
+impl Drop for PendingConsole {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 const COPY_BUFFER: usize = 64 * 1024;
@@ -48,6 +66,9 @@ pub struct StdioPaths {
 /// The running copies of one process's stdio.
 pub struct ProcessIo {
     stdin_close: Option<oneshot::Sender<()>>,
+    /// The terminal's pty master (resize, end of input).
+    master: Option<OwnedFd>,
+    console: Option<(PendingConsole, StdioPaths)>,
     copies: Vec<AbortHandle>,
     /// Becomes true once every output copy has ended.
     drained: watch::Receiver<bool>,
@@ -57,6 +78,8 @@ impl Default for ProcessIo {
     fn default() -> Self {
         ProcessIo {
             stdin_close: None,
+            master: None,
+            console: None,
             copies: Vec::new(),
             drained: watch::channel(true).1,
         }
@@ -81,12 +104,10 @@ impl ProcessIo {
     /// Opens the FIFOs and creates the pipes; returns the copies and the ends
     /// the container's process gets. Must run inside the tokio runtime.
     pub async fn open(paths: &StdioPaths, owner: &IoOwner<'_>) -> Result<(ProcessIo, InitStdio)> {
-        if paths.terminal {
-            return Err(Error::Unimplemented(
-                "terminal (pty) stdio is not supported yet".into(),
-            ));
-        }
         let mut io = ProcessIo::default();
+        if paths.terminal {
+            return io.open_console(paths, owner);
+        }
         let stdin = if paths.stdin.is_empty() {
             dev_null()?
         } else {
@@ -157,8 +178,138 @@ impl ProcessIo {
                 stdin,
                 stdout,
                 stderr,
+                console_socket: None,
             },
         ))
+    }
+
+    /// For a terminal: listens on a console socket; the copies start in
+    /// `attach_console` once the runtime created the process.
+    fn open_console(
+        mut self,
+        paths: &StdioPaths,
+        owner: &IoOwner<'_>,
+    ) -> Result<(ProcessIo, InitStdio)> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        std::fs::create_dir_all(owner.console_dir)
+            .io_context(|| format!("create {}", owner.console_dir.display()))?;
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = owner
+            .console_dir
+            .join(format!("{}-{n}.sock", owner.container_id));
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .io_context(|| format!("listen on console socket {}", path.display()))?;
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let received = async {
+                let (stream, _) = listener.accept().await?;
+                let stream = stream.into_std()?;
+                stream.set_nonblocking(false)?;
+                tokio::task::spawn_blocking(move || sys::recv_fd(stream.as_fd()))
+                    .await
+                    .map_err(std::io::Error::other)?
+            };
+            let _ = tx.send(received.await);
+        });
+        self.console = Some((
+            PendingConsole {
+                path: path.clone(),
+                master: rx,
+            },
+            paths.clone(),
+        ));
+        let stdio = InitStdio {
+            stdin: dev_null()?,
+            stdout: dev_null()?,
+            stderr: dev_null()?,
+            console_socket: Some(path),
+        };
+        Ok((self, stdio))
+    }
+
+    /// For a terminal, once the runtime created the process: takes the pty
+    /// master it sent and copies between it and the FIFOs.
+    pub async fn attach_console(&mut self, size: Option<(u32, u32)>) -> Result<()> {
+        let Some((pending, paths)) = self.console.take() else {
+            return Ok(());
+        };
+        let PendingConsole { path, master } = &mut { pending };
+        let master = match tokio::time::timeout(CONSOLE_LIMIT, master).await {
+            Ok(Ok(Ok(fd))) => fd,
+            Ok(Ok(Err(e))) => {
+                return Err(Error::io(
+                    format!("receive pty master on {}", path.display()),
+                    e,
+                ))
+            }
+            _ => {
+                return Err(Error::Runtime(format!(
+                    "no pty master arrived on {} within {CONSOLE_LIMIT:?}",
+                    path.display()
+                )))
+            }
+        };
+        let dup = |what: &str| {
+            master
+                .try_clone()
+                .io_context(|| format!("duplicate pty master for {what}"))
+        };
+        let mut outputs = Vec::new();
+        if !paths.stdout.is_empty() {
+            let fifo = pipe::OpenOptions::new()
+                .read_write(true)
+                .open_sender(&paths.stdout)
+                .io_context(|| format!("open stdout fifo {}", paths.stdout))?;
+            let from = pipe::Receiver::from_owned_fd_unchecked(dup("stdout")?)
+                .io_context(|| "register pty master")?;
+            outputs.push(tokio::spawn(copy_output(
+                from,
+                fifo,
+                "terminal".to_string(),
+            )));
+        }
+        if !paths.stdin.is_empty() {
+            let fifo = pipe::OpenOptions::new()
+                .open_receiver(&paths.stdin)
+                .io_context(|| format!("open stdin fifo {}", paths.stdin))?;
+            let to = pipe::Sender::from_owned_fd_unchecked(dup("stdin")?)
+                .io_context(|| "register pty master")?;
+            let (tx, rx) = oneshot::channel();
+            self.stdin_close = Some(tx);
+            self.copies
+                .push(tokio::spawn(copy_stdin(fifo, to, rx)).abort_handle());
+        }
+        self.copies
+            .extend(outputs.iter().map(JoinHandle::abort_handle));
+        let (done_tx, done_rx) = watch::channel(outputs.is_empty());
+        self.drained = done_rx;
+        tokio::spawn(async move {
+            for h in outputs {
+                let _ = h.await;
+            }
+            let _ = done_tx.send(true);
+        });
+        self.master = Some(master);
+        // The spec's consoleSize (containerd sets it from the client's
+        // terminal) applies before the process runs, as runc does.
+        if let Some((cols, rows)) = size {
+            self.resize(cols, rows)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the terminal's window size; a process without one ignores it.
+    pub fn resize(&self, cols: u32, rows: u32) -> Result<()> {
+        match &self.master {
+            Some(m) => sys::set_winsize(
+                m.as_fd(),
+                cols.min(u16::MAX as u32) as u16,
+                rows.min(u16::MAX as u32) as u16,
+            )
+            .map_err(|e| Error::io("resize terminal", e)),
+            None => Ok(()),
+        }
     }
 
     /// A handle that resolves once all output has been copied.
@@ -166,10 +317,14 @@ impl ProcessIo {
         self.drained.clone()
     }
 
-    /// Closes the process's stdin: it reads end of file.
+    /// Closes the process's stdin: it reads end of file. On a terminal that
+    /// is the EOF character (^D) typed into it.
     pub fn close_stdin(&mut self) {
         if let Some(tx) = self.stdin_close.take() {
             let _ = tx.send(());
+            if let Some(m) = &self.master {
+                let _ = nix::unistd::write(m, &[4u8]);
+            }
         }
     }
 
@@ -253,6 +408,8 @@ async fn copy_output(from: pipe::Receiver, mut to: pipe::Sender, name: String) {
     let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
     match tokio::io::copy_buf(&mut reader, &mut to).await {
         Ok(n) => log::debug!("copied {n} bytes of {name}"),
+        // A pty master reads EIO once the last holder of the slave is gone.
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => log::debug!("{name} closed"),
         Err(e) => log::warn!("copy {name}: {e}"),
     }
     // Closing now would be fine for a reader that reads to end of file, but
@@ -294,6 +451,7 @@ mod tests {
             container_id: "c",
             namespace: "ns",
             reaper,
+            console_dir: Path::new("/tmp"),
         }
     }
 

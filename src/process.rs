@@ -213,6 +213,10 @@ impl Process {
         }
     }
 
+    pub fn resize(&self, cols: u32, rows: u32) -> Result<()> {
+        self.io.lock().unwrap().resize(cols, rows)
+    }
+
     pub fn close_stdin(&self) {
         self.io.lock().unwrap().close_stdin();
     }

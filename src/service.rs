@@ -279,8 +279,10 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> ttrpc::Result<Empty> {
-        unsupported("resizing a terminal")
+    async fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        let (_, p) = self.process_of(&req.id, &req.exec_id)?;
+        p.resize(req.width, req.height)?;
+        Ok(Empty::new())
     }
 
     async fn pause(&self, _: &TtrpcContext, _: PauseRequest) -> ttrpc::Result<Empty> {

@@ -446,10 +446,13 @@ fn the_delete_action_cleans_up_after_a_killed_shim() {
     );
     remove(&id);
     assert_no_leftovers(&id);
-    let path = socket.trim_start_matches("unix://");
-    assert!(
-        !std::path::Path::new(path).exists(),
-        "dead shim's socket {path} left behind"
+    // containerd runs the `delete` action asynchronously after it noticed
+    // the dead shim; the action removes the socket nobody listens on.
+    let path = socket.trim_start_matches("unix://").to_string();
+    wait_until(
+        &format!("the dead shim's socket {path} to be removed"),
+        Duration::from_secs(10),
+        || !std::path::Path::new(&path).exists(),
     );
 }
 
@@ -1083,4 +1086,65 @@ fn stdin_reaches_run_and_exec_intact() {
     assert_eq!(stdout(&out).trim(), expected.trim());
     assert_no_leftovers(&id);
     assert_no_leftovers(&id2);
+}
+
+// ---- terminals ----
+
+/// Runs a ctr command inside a pseudo-terminal (util-linux `script`), as a
+/// user at a terminal would.
+fn ctr_in_a_pty(args: &[&str]) -> std::process::Output {
+    let e = env();
+    let bin = std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into());
+    let mut line = format!("{bin} --address {} -n {NAMESPACE}", e.address);
+    for a in args {
+        line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+    }
+    std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script")
+}
+
+#[test]
+fn run_and_exec_with_a_terminal_get_a_pty() {
+    let id = unique_id("tty");
+    let image = env().image;
+    let out = ctr_in_a_pty(&[
+        "run",
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        "tty; exit 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("/dev/pts/"),
+        "tty must print a terminal: {:?}",
+        stdout(&out)
+    );
+    assert_no_leftovers(&id);
+
+    let id2 = unique_id("ttyexec");
+    let _cleanup = Cleanup(vec![id2.clone()]);
+    run_detached(&id2, &[], &["sleep", "1000"]);
+    let pid = shim_pid(&id2);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let out = ctr_in_a_pty(&["task", "exec", "-t", "--exec-id", "t1", &id2, "tty"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("/dev/pts/"), "{:?}", stdout(&out));
+    // The pty master and the console socket are gone with the process.
+    wait_until("the shim to close the pty", Duration::from_secs(5), || {
+        fds() <= before
+    });
 }

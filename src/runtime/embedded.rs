@@ -132,6 +132,9 @@ impl Runtime for Embedded {
         if opts.no_pivot_root {
             args.push("--no-pivot".into());
         }
+        if let Some(sock) = &opts.stdio.console_socket {
+            args.extend(["--console-socket".into(), sock.display().to_string()]);
+        }
         let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
         match self.run(args, Some(stdio)).await? {
             Reply::Created { pid } => Ok(pid),
@@ -148,6 +151,9 @@ impl Runtime for Embedded {
             .io_context(|| format!("write {}", path.display()))?;
         let mut args = self.base_args("exec", &opts.id);
         args.extend(["--process".into(), path.display().to_string()]);
+        if let Some(sock) = &opts.stdio.console_socket {
+            args.extend(["--console-socket".into(), sock.display().to_string()]);
+        }
         let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
         let result = self.run(args, Some(stdio)).await;
         let _ = std::fs::remove_file(&path);

@@ -31,6 +31,7 @@ struct Args {
     bundle: Option<PathBuf>,
     pid_file: Option<PathBuf>,
     process: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
     no_pivot: bool,
     force: bool,
 }
@@ -47,6 +48,7 @@ fn parse(rest: &[String]) -> Result<Args, String> {
             "--bundle" => a.bundle = Some(val()?.into()),
             "--pid-file" => a.pid_file = Some(val()?.into()),
             "--process" => a.process = Some(val()?.into()),
+            "--console-socket" => a.console_socket = Some(val()?.into()),
             "--no-pivot" => a.no_pivot = true,
             "--force" => a.force = true,
             other => return Err(format!("unknown helper flag {other}")),
@@ -109,6 +111,7 @@ fn create(a: &Args) -> Result<u32, String> {
             .map_err(|e| lc_err("pid file", e))?;
     }
     let container = builder
+        .with_console_socket(a.console_socket.as_ref())
         .with_executor(ShimExecutor)
         .validate_id()
         .map_err(|e| lc_err("container id", e))?
@@ -131,6 +134,7 @@ fn exec(a: &Args) -> Result<u32, String> {
     let pid = ContainerBuilder::new(a.id.clone(), SyscallType::Linux)
         .with_root_path(&a.root)
         .map_err(|e| lc_err("runtime root", e))?
+        .with_console_socket(a.console_socket.as_ref())
         .with_executor(ShimExecutor)
         .as_tenant()
         .with_process(Some(process))

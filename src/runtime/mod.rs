@@ -18,6 +18,8 @@ pub struct InitStdio {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// For a terminal: the socket the container's init sends its pty master to.
+    pub console_socket: Option<PathBuf>,
 }
 
 pub struct CreateOpts {
