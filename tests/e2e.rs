@@ -1093,9 +1093,17 @@ fn stdin_reaches_run_and_exec_intact() {
 /// Runs a ctr command inside a pseudo-terminal (util-linux `script`), as a
 /// user at a terminal would.
 fn ctr_in_a_pty(args: &[&str]) -> std::process::Output {
+    ctr_in_a_pty_of_size((24, 80), args)
+}
+
+/// The same, with the terminal set to `rows` x `cols` first.
+fn ctr_in_a_pty_of_size((rows, cols): (u16, u16), args: &[&str]) -> std::process::Output {
     let e = env();
     let bin = std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into());
-    let mut line = format!("{bin} --address {} -n {NAMESPACE}", e.address);
+    let mut line = format!(
+        "stty rows {rows} cols {cols}; {bin} --address {} -n {NAMESPACE}",
+        e.address
+    );
     for a in args {
         line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
     }
@@ -1143,6 +1151,29 @@ fn run_and_exec_with_a_terminal_get_a_pty() {
     let out = ctr_in_a_pty(&["task", "exec", "-t", "--exec-id", "t1", &id2, "tty"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("/dev/pts/"), "{:?}", stdout(&out));
+    // ResizePty: ctr sends its terminal's size once the process started
+    // (ctr sets no consoleSize, so the first moment may still be 0x0, with
+    // runc as with us); `stty size` inside sees it.
+    let out = ctr_in_a_pty_of_size(
+        (33, 77),
+        &[
+            "task",
+            "exec",
+            "-t",
+            "--exec-id",
+            "t2",
+            &id2,
+            "sh",
+            "-c",
+            "sleep 1; stty size",
+        ],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("33 77"),
+        "resize not seen: {:?}",
+        stdout(&out)
+    );
     // The pty master and the console socket are gone with the process.
     wait_until("the shim to close the pty", Duration::from_secs(5), || {
         fds() <= before
