@@ -1179,3 +1179,60 @@ fn run_and_exec_with_a_terminal_get_a_pty() {
         fds() <= before
     });
 }
+
+#[test]
+fn close_io_ends_stdin_while_the_client_keeps_its_fifo_open() {
+    use std::io::{Read, Write};
+    let id = unique_id("closeio");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    let dir = std::env::temp_dir().join(unique_id("closeio-fifos"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stdin_path, stdout_path) = (dir.join("in"), dir.join("out"));
+    for p in [&stdin_path, &stdout_path] {
+        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let shim = shim_client(&id);
+    let mut req = exec_request(&id, "cat", &["cat"]);
+    req.stdin = stdin_path.display().to_string();
+    req.stdout = stdout_path.display().to_string();
+    shim.exec(ttrpc_ctx(), &req).expect("exec");
+    let mut start = api::StartRequest::new();
+    start.id = id.clone();
+    start.exec_id = "cat".into();
+    shim.start(ttrpc_ctx(), &start).expect("start the exec");
+    // Like a client: hold the stdin FIFO open, write, and never close it.
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stdin_path)
+        .unwrap();
+    writer.write_all(b"through stdin\n").unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::fs::File::open(&stdout_path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut close = api::CloseIORequest::new();
+    close.id = id.clone();
+    close.exec_id = "cat".into();
+    close.stdin = true;
+    shim.close_io(ttrpc_ctx(), &close).expect("CloseIO");
+    let mut wait = api::WaitRequest::new();
+    wait.id = id.clone();
+    wait.exec_id = "cat".into();
+    let exit = shim
+        .wait(ttrpc_ctx(), &wait)
+        .expect("cat exits once its stdin is closed");
+    assert_eq!(exit.exit_status, 0);
+    assert_eq!(reader.join().unwrap(), "through stdin\n");
+    let mut del = api::DeleteRequest::new();
+    del.id = id.clone();
+    del.exec_id = "cat".into();
+    shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
+    drop(writer);
+    std::fs::remove_dir_all(dir).unwrap();
+}
