@@ -90,6 +90,8 @@ pub fn parse_exec_spec(spec: Option<&Any>) -> Result<Vec<u8>> {
 struct Rollback {
     rootfs_mount: Option<PathBuf>,
     private_bundle: Option<PathBuf>,
+    /// The runtime was asked to create the container: its state may exist.
+    runtime_state: bool,
 }
 
 impl Rollback {
@@ -221,8 +223,10 @@ impl Container {
                 Ok(container)
             }
             Err(e) => {
-                if let Err(de) = shared.runtime.delete(&id, true).await {
-                    log::warn!("clean up after failed create of {id}: {de}");
+                if undo.runtime_state {
+                    if let Err(de) = shared.runtime.delete(&id, true).await {
+                        log::warn!("clean up after failed create of {id}: {de}");
+                    }
                 }
                 undo.run();
                 Err(e)
@@ -263,6 +267,7 @@ impl Container {
             console_dir: &shared.state_root.join(".console"),
         };
         let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
+        undo.runtime_state = true;
         let pid = shared
             .runtime
             .create(CreateOpts {
