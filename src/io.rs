@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{splice, OFlag, SpliceFFlags};
 use tokio::io::BufReader;
 use tokio::net::unix::pipe;
 use tokio::sync::{oneshot, watch};
@@ -267,6 +267,7 @@ impl ProcessIo {
                 from,
                 fifo,
                 "terminal".to_string(),
+                Source::Pty,
             )));
         }
         if !paths.stdin.is_empty() {
@@ -373,9 +374,9 @@ fn output(
                 }
             };
             let (r, w) = pipe()?;
-            copies.push(tokio::spawn(log_uri::splice_to_file(
+            copies.push(tokio::spawn(log_uri::copy_to_file(
                 r,
-                file.into(),
+                file,
                 name.to_string(),
             )));
             return Ok(w);
@@ -400,13 +401,33 @@ fn output(
         from_process,
         fifo,
         name.to_string(),
+        Source::Pipe,
     )));
     Ok(w)
 }
 
-async fn copy_output(from: pipe::Receiver, mut to: pipe::Sender, name: String) {
-    let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
-    match tokio::io::copy_buf(&mut reader, &mut to).await {
+/// What a process writes to: a pipe the shim made, or a terminal's pty master.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    Pipe,
+    Pty,
+}
+
+async fn copy_output(from: pipe::Receiver, to: pipe::Sender, name: String, source: Source) {
+    let copied = match source {
+        Source::Pipe => splice_pipe(&from, &to).await,
+        Source::Pty => {
+            let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
+            let mut to = to;
+            let r = tokio::io::copy_buf(&mut reader, &mut to).await;
+            return finish_output(r, &to, &name).await;
+        }
+    };
+    finish_output(copied, &to, &name).await
+}
+
+async fn finish_output(copied: std::io::Result<u64>, to: &pipe::Sender, name: &str) {
+    match copied {
         Ok(n) => log::debug!("copied {n} bytes of {name}"),
         // A pty master reads EIO once the last holder of the slave is gone.
         Err(e) if e.raw_os_error() == Some(libc::EIO) => log::debug!("{name} closed"),
@@ -424,6 +445,58 @@ async fn copy_output(from: pipe::Receiver, mut to: pipe::Sender, name: String) {
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Moves everything from the process's pipe into the FIFO with splice: the
+/// pages change pipes, no byte is copied. Whether a splice that would block
+/// waits for the pipe (empty) or for the FIFO (full) is told by what the pipe
+/// holds, so each wait is on the end that really blocked.
+async fn splice_pipe(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<u64> {
+    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    let splice_once = || {
+        splice(from.as_fd(), None, to.as_fd(), None, SPLICE_CHUNK, flags)
+            .map_err(std::io::Error::from)
+    };
+    let mut total = 0u64;
+    let mut grown = false;
+    loop {
+        let pending = sys::unread_bytes(from.as_fd())?;
+        let moved = if pending == 0 {
+            from.readable().await?;
+            from.try_io(splice_once)
+        } else {
+            if !grown && pending >= DEFAULT_PIPE_SIZE {
+                // A busy writer: fewer, larger hand-overs from now on.
+                grow_pipe(from.as_fd());
+                grow_pipe(to.as_fd());
+                grown = true;
+            }
+            to.writable().await?;
+            to.try_io(splice_once)
+        };
+        match moved {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The kernel's default pipe capacity.
+pub const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
+/// What a busy pipe grows to: the unprivileged maximum (pipe-max-size).
+const BUSY_PIPE_SIZE: i32 = 1 << 20;
+const SPLICE_CHUNK: usize = 1 << 20;
+
+/// Grows a pipe whose writer keeps it full, so it wakes its reader less
+/// often. Only busy pipes grow: pipe pages count against the user's
+/// pipe-user-pages limits, and most containers write little.
+pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>) {
+    if let Err(e) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(BUSY_PIPE_SIZE)) {
+        log::debug!("grow pipe: {e}");
     }
 }
 

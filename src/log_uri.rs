@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use nix::fcntl::{splice, OFlag, SpliceFFlags};
+use nix::fcntl::OFlag;
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, IoContext, Result};
@@ -70,60 +70,101 @@ pub fn parse(target: &str) -> Result<Sink> {
     }
 }
 
-/// Opens (creating it and its directory) the log file, positioned at its
-/// end. Not O_APPEND: splice refuses append-mode targets. stdout and stderr
-/// share this one open file (and so its offset) through `try_clone`.
+/// Opens (creating it and its directory) the log file for appending. stdout
+/// and stderr share this one open file through `try_clone`.
 pub fn open_file(path: &PathBuf) -> Result<std::fs::File> {
-    use std::io::Seek;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).io_context(|| format!("create {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
+    std::fs::OpenOptions::new()
+        .append(true)
         .create(true)
-        .truncate(false)
         .mode(0o640)
         .open(path)
-        .io_context(|| format!("open log file {}", path.display()))?;
-    file.seek(std::io::SeekFrom::End(0))
-        .io_context(|| format!("seek to the end of {}", path.display()))?;
-    Ok(file)
+        .io_context(|| format!("open log file {}", path.display()))
 }
 
-/// Moves everything from the pipe `from` into the file `to` with splice, no
-/// copy through user space, until end of file.
-pub async fn splice_to_file(from: OwnedFd, to: OwnedFd, name: String) {
-    let from = match tokio::net::unix::pipe::Receiver::from_owned_fd(from) {
-        Ok(r) => r,
+/// Copies everything from the pipe `from` into the log file `to`, until end
+/// of file or until this future is dropped (its task aborted). The copy runs
+/// on a thread of its own: file writes block (writeback throttling), and the
+/// shim's event loop must not. read/write rather than splice: splice into a
+/// file holds the pipe's lock while it writes the page cache, which stalls
+/// the container's writer; with read/write both sides run at once.
+pub async fn copy_to_file(from: OwnedFd, to: std::fs::File, name: String) {
+    let (cancel_r, cancel_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
         Err(e) => {
-            log::warn!("{name}: register pipe: {e}");
+            log::warn!("{name}: create cancel pipe: {e}");
             return;
         }
     };
-    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let thread_name = name.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("log-{name}"))
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let total = copy_blocking(from, to, cancel_r, &thread_name);
+            let _ = done_tx.send(total);
+        });
+    if let Err(e) = spawned {
+        log::warn!("{name}: start copy thread: {e}");
+        return;
+    }
+    // Dropping `cancel_w` (this future dropped) wakes the thread to stop.
+    let _cancel = cancel_w;
+    if let Ok(total) = done_rx.await {
+        log::debug!("wrote {total} bytes of {name}");
+    }
+}
+
+/// The copy thread's loop: poll for output or cancellation, read, append.
+fn copy_blocking(from: OwnedFd, mut to: std::fs::File, cancel: OwnedFd, name: &str) -> u64 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Write;
+    let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
+    let mut grown = false;
     loop {
-        if let Err(e) = from.readable().await {
-            log::warn!("{name}: {e}");
+        let mut fds = [
+            PollFd::new(from.as_fd(), PollFlags::POLLIN),
+            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log::warn!("{name}: poll: {e}");
+                break;
+            }
+        }
+        if fds[1].any().unwrap_or(true) {
+            log::debug!("{name}: copy stopped");
             break;
         }
-        let moved = from.try_io(|| {
-            splice(from.as_fd(), None, to.as_fd(), None, 1 << 20, flags)
-                .map_err(std::io::Error::from)
-        });
-        match moved {
+        match nix::unistd::read(&from, &mut buf) {
             Ok(0) => break,
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(n) => {
+                if !grown && n >= crate::io::DEFAULT_PIPE_SIZE {
+                    // The writer filled the pipe: give it room.
+                    crate::io::grow_pipe(from.as_fd());
+                    grown = true;
+                }
+                if let Err(e) = to.write_all(&buf[..n]) {
+                    log::warn!("{name}: write log file: {e}");
+                    break;
+                }
+                total += n as u64;
+            }
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
             Err(e) => {
                 log::warn!("{name}: {e}");
                 break;
             }
         }
     }
-    log::debug!("wrote {total} bytes of {name}");
+    total
 }
 
 /// A running logging program.
@@ -226,5 +267,58 @@ mod tests {
         assert!(matches!(e, Error::InvalidArgument(_)));
         assert!(e.to_string().contains("syslog"), "{e}");
         assert!(parse("file://relative/path").is_err());
+    }
+
+    fn temp_file(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("shim-log-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_log_file_gets_every_byte_appended() {
+        use std::io::Write;
+        let path = temp_file("append");
+        std::fs::write(&path, b"old\n").unwrap();
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let copy = tokio::spawn(copy_to_file(r, open_file(&path).unwrap(), "t".into()));
+        let payload: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+        let expected = payload.clone();
+        tokio::task::spawn_blocking(move || std::fs::File::from(w).write_all(&payload))
+            .await
+            .unwrap()
+            .unwrap();
+        copy.await.unwrap();
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(&got[..4], b"old\n");
+        assert!(
+            got[4..] == expected[..],
+            "{} bytes after the old line",
+            got.len() - 4
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_aborted_copy_lets_go_of_the_pipe() {
+        let path = temp_file("abort");
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        // The writer stays open, as a grandchild holding stdout would.
+        let copy = tokio::spawn(copy_to_file(r, open_file(&path).unwrap(), "t".into()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        copy.abort();
+        let _ = copy.await;
+        // The thread closed the read end: writing now fails with EPIPE.
+        let start = std::time::Instant::now();
+        loop {
+            match nix::unistd::write(&w, b"x") {
+                Err(nix::errno::Errno::EPIPE) => break,
+                _ if start.elapsed() > Duration::from_secs(5) => {
+                    panic!("the copy thread still holds the pipe after abort")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        std::fs::remove_file(path).unwrap();
     }
 }

@@ -1,0 +1,387 @@
+//! Side-by-side benchmark: containerd-shim-runc-v2 (A, the Go shim with runc)
+//! against containerd-shim-rust-v2 (B), on the same private containerd, in
+//! one run. Each metric is measured in pairs, A and B alternating which goes
+//! first; the report gives median/min/max of each and the median of the
+//! per-pair ratios B/A.
+//!
+//! Run it through hack/bench.sh, which starts the private containerd (with
+//! runc and the Go shim on its PATH) and exports its coordinates.
+//! Usage: bench [--pairs N] [--only METRIC[,METRIC...]]
+
+#[path = "../../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{ctr, ctr_cmd, ctr_ok};
+use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::Message;
+
+const GO: &str = "io.containerd.runc.v2";
+const RUST: &str = "io.containerd.rust.v2";
+/// The output metrics write this much: 100 MiB in 1 MiB writes.
+const WRITE_MIB: u64 = 100;
+
+/// Whether a metric is a time (lower is better) or a rate (higher is better).
+#[derive(Clone, Copy)]
+enum Unit {
+    Ms,
+    MBps,
+}
+
+struct Metric {
+    name: &'static str,
+    unit: Unit,
+    /// One measurement of one shim; `tag` makes container ids unique.
+    run: fn(&Shim, &str) -> f64,
+}
+
+/// One side of the comparison.
+struct Shim {
+    runtime: &'static str,
+    /// A long-running container of this shim, for the exec metrics.
+    long_running: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut pairs = 15usize;
+    let mut only: Option<Vec<String>> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--pairs" => pairs = it.next().and_then(|v| v.parse().ok()).expect("--pairs N"),
+            "--only" => {
+                only = Some(
+                    it.next()
+                        .expect("--only METRICS")
+                        .split(',')
+                        .map(String::from)
+                        .collect(),
+                )
+            }
+            "--bench" => {} // cargo passes this to bench targets
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let metrics = [
+        Metric {
+            name: "exec /bin/true, shim API (Exec+Start+Wait+Delete)",
+            unit: Unit::Ms,
+            run: exec_via_shim_api,
+        },
+        Metric {
+            name: "ctr task exec /bin/true",
+            unit: Unit::Ms,
+            run: exec_via_ctr,
+        },
+        Metric {
+            name: "ctr run --rm /bin/true (cold start)",
+            unit: Unit::Ms,
+            run: cold_run,
+        },
+        Metric {
+            name: "100 MiB write through file:// (container's view)",
+            unit: Unit::MBps,
+            run: file_throughput,
+        },
+        Metric {
+            name: "100 MiB write through FIFOs to ctr (container's view)",
+            unit: Unit::MBps,
+            run: fifo_throughput,
+        },
+    ];
+    let shims = [Shim::new(GO, "bench-go"), Shim::new(RUST, "bench-rust")];
+    println!(
+        "A = containerd-shim-runc-v2 + runc, B = containerd-shim-rust-v2; {pairs} pairs, order alternating"
+    );
+    for m in &metrics {
+        if let Some(o) = &only {
+            if !o.iter().any(|w| m.name.contains(w.as_str())) {
+                continue;
+            }
+        }
+        // One unrecorded round each, so caches are warm for both.
+        (m.run)(&shims[0], "warm");
+        (m.run)(&shims[1], "warm");
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for i in 0..pairs {
+            let tag = format!("{i}");
+            if i % 2 == 0 {
+                a.push((m.run)(&shims[0], &tag));
+                b.push((m.run)(&shims[1], &tag));
+            } else {
+                b.push((m.run)(&shims[1], &tag));
+                a.push((m.run)(&shims[0], &tag));
+            }
+        }
+        report(m, &a, &b);
+    }
+    for s in &shims {
+        common::remove(&s.long_running);
+    }
+}
+
+impl Shim {
+    fn new(runtime: &'static str, id: &str) -> Shim {
+        common::remove(id);
+        let image = common::env().image;
+        ctr_ok(&[
+            "run",
+            "-d",
+            "--null-io",
+            "--runtime",
+            runtime,
+            &image,
+            id,
+            "sleep",
+            "1000000",
+        ]);
+        Shim {
+            runtime,
+            long_running: id.to_string(),
+        }
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|x, y| x.total_cmp(y));
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn report(m: &Metric, a: &[f64], b: &[f64]) {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| y / x).collect();
+    let (unit, better) = match m.unit {
+        Unit::Ms => ("ms", "lower is better"),
+        Unit::MBps => ("MB/s", "higher is better"),
+    };
+    let stats = |v: &[f64]| {
+        let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = v.iter().cloned().fold(0.0, f64::max);
+        format!(
+            "median {:8.1}  min {:8.1}  max {:8.1} {unit}",
+            median(v),
+            min,
+            max
+        )
+    };
+    println!("\n{} ({better})", m.name);
+    println!("  A go   {}", stats(a));
+    println!("  B rust {}", stats(b));
+    println!("  B/A per-pair ratio: median {:.2}", median(&ratios));
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The container's own process spec with other args: what containerd sends.
+fn process_spec(container: &str, args: &[&str]) -> Any {
+    let config = common::bundle(container).join("config.json");
+    let text = std::fs::read_to_string(&config).expect("read config.json");
+    let mut spec: serde_json::Value = serde_json::from_str(&text).expect("parse config.json");
+    let mut process = spec["process"].take();
+    process["args"] = serde_json::json!(args);
+    process["terminal"] = serde_json::json!(false);
+    let mut any = Any::new();
+    any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+    any.value = serde_json::to_vec(&process).unwrap();
+    any
+}
+
+/// One call of task API v2 (what containerd 1.x and the Go shim speak).
+fn call<Resp: Message>(client: &ttrpc::Client, method: &str, req: &impl Message) -> Resp {
+    let mut r = ttrpc::proto::Request::new();
+    r.service = "containerd.task.v2.Task".into();
+    r.method = method.into();
+    r.payload = req.write_to_bytes().expect("encode request");
+    r.timeout_nano = Duration::from_secs(30).as_nanos() as i64;
+    let res = client
+        .request(r)
+        .unwrap_or_else(|e| panic!("{method}: {e:?}"));
+    Resp::parse_from_bytes(&res.payload).expect("decode response")
+}
+
+/// Exec, Start, Wait and Delete of `/bin/true` sent straight to the shim's
+/// socket, no stdio: the shim's own time, without ctr and containerd.
+fn exec_via_shim_api(s: &Shim, tag: &str) -> f64 {
+    let client = ttrpc::Client::connect(&common::shim_socket(&s.long_running))
+        .expect("connect to the shim's socket");
+    let exec_id = format!("api-{tag}");
+    let spec = process_spec(&s.long_running, &["/bin/true"]);
+    let id = s.long_running.clone();
+    let start = Instant::now();
+    let mut req = api::ExecProcessRequest::new();
+    req.id = id.clone();
+    req.exec_id = exec_id.clone();
+    req.spec = Some(spec).into();
+    let _: api::Empty = call(&client, "Exec", &req);
+    let mut st = api::StartRequest::new();
+    st.id = id.clone();
+    st.exec_id = exec_id.clone();
+    let _: api::StartResponse = call(&client, "Start", &st);
+    let mut w = api::WaitRequest::new();
+    w.id = id.clone();
+    w.exec_id = exec_id.clone();
+    let status = call::<api::WaitResponse>(&client, "Wait", &w).exit_status;
+    let mut d = api::DeleteRequest::new();
+    d.id = id;
+    d.exec_id = exec_id;
+    let _: api::DeleteResponse = call(&client, "Delete", &d);
+    let t = ms(start);
+    assert_eq!(
+        status, 0,
+        "{}: exec of /bin/true exited {status}",
+        s.runtime
+    );
+    t
+}
+
+fn exec_via_ctr(s: &Shim, tag: &str) -> f64 {
+    let exec_id = format!("ctr-{tag}");
+    let start = Instant::now();
+    ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &exec_id,
+        &s.long_running,
+        "/bin/true",
+    ]);
+    ms(start)
+}
+
+fn cold_run(s: &Shim, tag: &str) -> f64 {
+    let id = format!("bench-cold-{}-{tag}", short(s));
+    let image = common::env().image;
+    let start = Instant::now();
+    ctr_ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        s.runtime,
+        &image,
+        &id,
+        "/bin/true",
+    ]);
+    ms(start)
+}
+
+fn short(s: &Shim) -> &'static str {
+    if s.runtime == GO {
+        "go"
+    } else {
+        "rust"
+    }
+}
+
+/// The container writes 100 MiB to stdout with dd (1 MiB writes) and prints
+/// the microsecond timestamps around it; the rate it sees is the rate the
+/// shim drains its pipe at (the writer blocks while the pipe is full).
+const WRITER: &str = "s=$(echo | ts %.s); dd if=/dev/zero bs=1M count=100 2>/dev/null; \
+                      e=$(echo | ts %.s); echo \"T $s $e\"";
+
+fn rate_from_tail(output_tail: &str, what: &str) -> f64 {
+    let line = output_tail
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start_matches('\0').strip_prefix("T "))
+        .unwrap_or_else(|| panic!("{what}: no timestamp line in {output_tail:?}"));
+    let t: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().expect("timestamp"))
+        .collect();
+    (WRITE_MIB << 20) as f64 / (t[1] - t[0]) / 1e6
+}
+
+fn file_throughput(s: &Shim, tag: &str) -> f64 {
+    let id = format!("bench-file-{}-{tag}", short(s));
+    let log = std::env::temp_dir().join(format!("{id}.log"));
+    let _ = std::fs::remove_file(&log);
+    let uri = format!("file://{}", log.display());
+    let image = common::env().image;
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        s.runtime,
+        "--log-uri",
+        &uri,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        WRITER,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        s.runtime,
+        common::stderr(&out)
+    );
+    let data = std::fs::read(&log).expect("read log file");
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        data.len() as u64 > WRITE_MIB << 20,
+        "{}: only {} bytes reached {}",
+        s.runtime,
+        data.len(),
+        log.display()
+    );
+    let tail = String::from_utf8_lossy(&data[data.len() - 200..]).into_owned();
+    rate_from_tail(&tail, s.runtime)
+}
+
+fn fifo_throughput(s: &Shim, tag: &str) -> f64 {
+    let id = format!("bench-fifo-{}-{tag}", short(s));
+    let image = common::env().image;
+    let mut child = ctr_cmd(&[
+        "run",
+        "--rm",
+        "--runtime",
+        s.runtime,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        WRITER,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run ctr");
+    let mut out = child.stdout.take().unwrap();
+    let mut total = 0u64;
+    let mut tail = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = out.read(&mut buf).expect("read ctr stdout");
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 4096 {
+            tail.drain(..tail.len() - 200);
+        }
+    }
+    let status = child.wait().expect("wait for ctr");
+    assert!(status.success(), "{}: ctr run failed", s.runtime);
+    assert!(
+        total > WRITE_MIB << 20,
+        "{}: only {total} bytes arrived",
+        s.runtime
+    );
+    rate_from_tail(&String::from_utf8_lossy(&tail), s.runtime)
+}
