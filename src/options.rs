@@ -287,6 +287,11 @@ fn check_absolute(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`resolve_binary_in`] on the shim's PATH.
+pub fn resolve_binary(field: &str, name: &str) -> Result<PathBuf> {
+    resolve_binary_in(field, name, std::env::var_os("PATH").as_deref())
+}
+
 /// The executable `name` stands for: an absolute path as it is, a bare name
 /// looked up on `path_var` (the shim's PATH, as runc's caller would).
 /// Checked at decode time, so that a missing runtime fails Create (or
