@@ -1,5 +1,12 @@
-// Records the git revision for `containerd-shim-rust-v2 -v`.
+use std::path::PathBuf;
+
 fn main() {
+    revision();
+    protos();
+}
+
+// Records the git revision for `containerd-shim-rust-v2 -v`.
+fn revision() {
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output()
@@ -10,4 +17,35 @@ fn main() {
     println!("cargo:rustc-env=SHIM_REVISION={rev}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+}
+
+/// The protocol definitions in protos/ that containerd-shim-protos lacks,
+/// generated into $OUT_DIR/protos/<name>.rs for src/options.rs to include.
+const PROTOS: [&str; 2] = ["protos/runctypes.proto", "protos/runtimeoptions.proto"];
+
+fn protos() {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("protos");
+    std::fs::create_dir_all(&out).expect("create $OUT_DIR/protos");
+    protobuf_codegen::Codegen::new()
+        // The pure Rust parser: building needs no protoc.
+        .pure()
+        .include("protos")
+        .inputs(PROTOS)
+        .customize(protobuf_codegen::Customize::default().gen_mod_rs(false))
+        .out_dir(&out)
+        .run_from_script();
+    // `include!` cannot take a file with inner attributes (rust-lang/rust#18810):
+    // drop the generated `#![...]` and `//!` lines; src/options.rs puts the
+    // allows on the enclosing module instead.
+    for proto in PROTOS {
+        let stem = std::path::Path::new(proto).file_stem().unwrap();
+        let path = out.join(stem).with_extension("rs");
+        let text = std::fs::read_to_string(&path).expect("read generated code");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("#!") && !l.starts_with("//!"))
+            .collect();
+        std::fs::write(&path, kept.join("\n")).expect("write generated code");
+        println!("cargo:rerun-if-changed={proto}");
+    }
 }

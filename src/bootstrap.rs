@@ -10,11 +10,10 @@ use std::path::Path;
 use containerd_shim_protos::bootstrap_api::BootstrapParams;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
-use containerd_shim_protos::shim::oci::Options;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::options;
+use crate::options::{self, ShimOptions};
 
 /// Where `containerd --version` answers are cached, keyed by binary.
 const VERSION_CACHE: &str = "/run/containerd/rust/.containerd-version";
@@ -22,7 +21,8 @@ const VERSION_CACHE: &str = "/run/containerd/rust/.containerd-version";
 /// What `start` read on stdin.
 #[derive(Debug, Default, PartialEq)]
 pub struct StartInput {
-    pub options: Options,
+    /// The runtime options, decoded and validated (defaults when none came).
+    pub options: ShimOptions,
     /// containerd's version, when it said so (bootstrap parameters).
     pub containerd_version: Option<String>,
 }
@@ -38,7 +38,7 @@ pub fn parse_stdin(bytes: &[u8]) -> Result<StartInput> {
         let plain_any = any.special_fields.unknown_fields().iter().next().is_none();
         if plain_any && any.type_url.contains('.') {
             return Ok(StartInput {
-                options: options::decode(Some(&any))?,
+                options: ShimOptions::decode(Some(&any))?,
                 containerd_version: None,
             });
         }
@@ -48,13 +48,14 @@ pub fn parse_stdin(bytes: &[u8]) -> Result<StartInput> {
             "stdin is neither runtime options nor bootstrap parameters: {e}"
         ))
     })?;
+    // Extensions may carry other things: take the first of an options type.
     let option_any = params
         .extensions
         .iter()
         .filter_map(|ext| ext.value.as_ref())
-        .find(|any| any.type_url.ends_with(options::RUNC_OPTIONS));
+        .find(|any| options::is_known_type(&any.type_url));
     Ok(StartInput {
-        options: options::decode(option_any)?,
+        options: ShimOptions::decode(option_any)?,
         containerd_version: Some(params.containerd_version).filter(|v| !v.is_empty()),
     })
 }
@@ -137,6 +138,7 @@ pub fn reply(address: &str, containerd_major: Option<u32>) -> String {
 mod tests {
     use super::*;
     use containerd_shim_protos::bootstrap_api::Extension;
+    use containerd_shim_protos::shim::oci::Options;
 
     #[test]
     fn reads_containerd_version_strings() {
@@ -194,6 +196,54 @@ mod tests {
         assert_eq!(input.containerd_version.as_deref(), Some("2.3.0"));
         assert!(input.options.no_pivot_root);
         assert_eq!(containerd_major(&input, ""), Some(2));
+    }
+
+    fn create_options_any() -> Any {
+        let mut o = options::CreateOptions::new();
+        o.no_new_keyring = true;
+        o.shim_cgroup = "/shims".into();
+        let mut any = Any::new();
+        any.type_url = format!("type.googleapis.com/{}", options::CREATE_OPTIONS);
+        any.value = o.write_to_bytes().unwrap();
+        any
+    }
+
+    #[test]
+    fn stdin_may_hold_create_options() {
+        let input = parse_stdin(&create_options_any().write_to_bytes().unwrap()).unwrap();
+        assert!(input.options.no_new_keyring);
+        assert_eq!(input.options.shim_cgroup.as_deref(), Some("/shims"));
+    }
+
+    #[test]
+    fn bootstrap_extensions_may_hold_create_options_after_other_things() {
+        let mut p = BootstrapParams::new();
+        p.instance_id = "c1".into();
+        p.containerd_version = "2.3.0".into();
+        let mut other = Any::new();
+        other.type_url = "example.Unrelated".into();
+        let mut ext = Extension::new();
+        ext.value = Some(other).into();
+        p.extensions.push(ext);
+        let mut ext = Extension::new();
+        ext.value = Some(create_options_any()).into();
+        p.extensions.push(ext);
+        let input = parse_stdin(&p.write_to_bytes().unwrap()).unwrap();
+        assert!(input.options.no_new_keyring);
+    }
+
+    #[test]
+    fn invalid_options_on_stdin_name_their_field() {
+        let mut o = Options::new();
+        o.root = "relative/root".into();
+        let mut any = Any::new();
+        any.type_url = options::RUNC_OPTIONS.into();
+        any.value = o.write_to_bytes().unwrap();
+        let err = parse_stdin(&any.write_to_bytes().unwrap()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("root \"relative/root\""),
+            "{err}"
+        );
     }
 
     #[test]
