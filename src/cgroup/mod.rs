@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 mod fs;
+mod stats;
+
+// The task service does not call these yet; it is wired to them separately.
+#[allow(unused_imports)]
+pub use stats::metrics;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 hierarchies to look in, in order; any one lists the same processes.
