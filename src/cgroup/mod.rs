@@ -9,10 +9,13 @@ use crate::error::{Error, Result};
 
 mod fs;
 mod stats;
+mod update;
 
 // The task service does not call these yet; it is wired to them separately.
 #[allow(unused_imports)]
 pub use stats::metrics;
+#[allow(unused_imports)]
+pub use update::{parse_resources, update};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 hierarchies to look in, in order; any one lists the same processes.
@@ -180,6 +183,96 @@ mod fixture {
     impl Drop for Root {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A real cgroup in one v1 hierarchy of this host, made for one test;
+    /// on drop, whatever it still holds is killed and it is removed.
+    pub struct RealCgroup {
+        /// Its directory, `/sys/fs/cgroup/<controller>/<path>`.
+        pub dir: PathBuf,
+        /// Its cgroups path, as a spec names it.
+        pub path: String,
+    }
+
+    impl RealCgroup {
+        /// A new cgroup in the v1 `controller` hierarchy. Where that cannot
+        /// be (not root, no such v1 hierarchy) it says why and returns None,
+        /// or with SHIM_REAL_CGROUP_TESTS=1 fails the test.
+        pub fn create(controller: &str, tag: &str) -> Option<RealCgroup> {
+            let hierarchy = Path::new(super::CGROUP_ROOT).join(controller);
+            let missing = if !nix::unistd::geteuid().is_root() {
+                Some("the tests do not run as root".to_string())
+            } else if super::layout() != super::Layout::V1 {
+                Some("this host has no cgroup v1".to_string())
+            } else if !hierarchy.join("cgroup.procs").exists() {
+                Some(format!(
+                    "no v1 {controller} hierarchy at {}",
+                    hierarchy.display()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = missing {
+                if std::env::var("SHIM_REAL_CGROUP_TESTS").as_deref() == Ok("1") {
+                    panic!("SHIM_REAL_CGROUP_TESTS=1, but {why}");
+                }
+                eprintln!("skipped, {why} (SHIM_REAL_CGROUP_TESTS=1 makes this a failure)");
+                return None;
+            }
+            static SEQ: AtomicU32 = AtomicU32::new(0);
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let path = format!("/shim-test-{tag}-{}-{n}", std::process::id());
+            let dir = hierarchy.join(path.trim_start_matches('/'));
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+            Some(RealCgroup { dir, path })
+        }
+
+        /// Writes `value` to the cgroup's `file`.
+        pub fn write(&self, file: &str, value: &str) {
+            let p = self.dir.join(file);
+            std::fs::write(&p, value)
+                .unwrap_or_else(|e| panic!("write {value} to {}: {e}", p.display()));
+        }
+
+        /// Kills what the cgroup holds and removes it, retrying while the
+        /// kernel still counts exiting tasks (EBUSY), for up to 5 s.
+        pub fn remove(&mut self) -> std::io::Result<()> {
+            // Frozen tasks die only once thawed.
+            let freezer_state = self.dir.join("freezer.state");
+            if freezer_state.exists() {
+                let _ = std::fs::write(freezer_state, "THAWED");
+            }
+            let mut tries = 0;
+            loop {
+                for pid in std::fs::read_to_string(self.dir.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                {
+                    if let Ok(pid) = pid.trim().parse() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::SIGKILL,
+                        );
+                    }
+                }
+                match std::fs::remove_dir(&self.dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 500 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    other => return other,
+                }
+            }
+        }
+    }
+
+    impl Drop for RealCgroup {
+        fn drop(&mut self) {
+            if let Err(e) = self.remove() {
+                eprintln!("could not remove test cgroup {}: {e}", self.dir.display());
+            }
         }
     }
 }
