@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+mod freezer;
 mod fs;
 mod stats;
 mod update;
 
 // The task service does not call these yet; it is wired to them separately.
+#[allow(unused_imports)]
+pub use freezer::{freeze, thaw};
 #[allow(unused_imports)]
 pub use stats::metrics;
 #[allow(unused_imports)]
