@@ -9,12 +9,15 @@ use crate::error::{Error, Result};
 
 mod freezer;
 mod fs;
+mod oom;
 mod stats;
 mod update;
 
 // The task service does not call these yet; it is wired to them separately.
 #[allow(unused_imports)]
 pub use freezer::{freeze, thaw};
+#[allow(unused_imports)]
+pub use oom::OomWatcher;
 #[allow(unused_imports)]
 pub use stats::metrics;
 #[allow(unused_imports)]
