@@ -108,6 +108,19 @@ impl OomWatcher {
         ids.sort();
         ids
     }
+
+    /// How many watches the kernel holds for this watcher, from fdinfo:
+    /// eventfds in the epoll set (v1) or inotify watches (v2).
+    #[cfg(test)]
+    fn kernel_watches(&self) -> usize {
+        let shared = self.shared.as_ref().unwrap();
+        let (fd, prefix) = match &shared.inotify {
+            None => (shared.epoll.as_raw_fd(), "tfd:"),
+            Some(inotify) => (std::os::fd::AsFd::as_fd(inotify).as_raw_fd(), "inotify wd:"),
+        };
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+        info.lines().filter(|l| l.starts_with(prefix)).count()
+    }
 }
 
 impl Drop for OomWatcher {
@@ -547,6 +560,7 @@ mod tests {
         let mut notices = watcher.subscribe();
         watcher.watch("c1".into(), "/default/c1").unwrap();
         watcher.watch("c2".into(), "/default/c2").unwrap();
+        assert_eq!(watcher.kernel_watches(), 2);
 
         root.write("default/c1/memory.events", "oom 1\noom_kill 1\n");
         let got = timeout(Duration::from_secs(5), notices.recv())
@@ -564,6 +578,7 @@ mod tests {
 
         // Unwatched: no more notices for c2.
         watcher.unwatch("c2");
+        assert_eq!(watcher.kernel_watches(), 1);
         root.write("default/c2/memory.events", "oom_kill 6\n");
         root.write("default/c1/memory.events", "oom_kill 2\n");
         let got = timeout(Duration::from_secs(5), notices.recv())
@@ -579,6 +594,7 @@ mod tests {
             "{:?}",
             watcher.watched()
         );
+        assert_eq!(watcher.kernel_watches(), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -594,6 +610,7 @@ mod tests {
         assert_eq!(watcher.watched(), vec!["c1"]);
         shared.sweep();
         assert!(watcher.watched().is_empty());
+        assert_eq!(watcher.kernel_watches(), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -637,6 +654,7 @@ mod tests {
         let mut notices = watcher.subscribe();
         watcher.watch("oom-test".into(), &cg.path).unwrap();
         assert_eq!(watcher.watched(), vec!["oom-test"]);
+        assert_eq!(watcher.kernel_watches(), 1);
 
         // tail keeps the endless "line" of /dev/zero in memory.
         let script = format!(
@@ -666,6 +684,7 @@ mod tests {
             "{:?}",
             watcher.watched()
         );
+        assert_eq!(watcher.kernel_watches(), 0);
         assert!(notices.try_recv().is_err());
     }
 }
