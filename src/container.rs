@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use containerd_shim_protos::api::CreateTaskRequest;
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use nix::errno::Errno;
@@ -26,6 +27,7 @@ use crate::mount;
 use crate::options;
 use crate::process::{ExitEvent, Process, Status};
 use crate::reaper::{Exit, Reaper};
+use crate::runtime::runc::Runc;
 use crate::runtime::{CreateOpts, ExecOpts, Runtime};
 
 /// How long an exit is held back for the process's output to drain.
@@ -43,6 +45,8 @@ pub struct Shared {
     pub namespace: String,
     /// The runtime's state root for this namespace.
     pub state_root: PathBuf,
+    /// One OOM watcher for every container of the shim.
+    pub oom: crate::cgroup::OomWatcher,
 }
 
 pub struct Container {
@@ -56,6 +60,13 @@ pub struct Container {
     pub init: Arc<Process>,
     /// Exec processes by exec id, with their OCI process spec (JSON).
     execs: Mutex<HashMap<String, (Arc<Process>, Vec<u8>)>>,
+    /// The OCI runtime this container runs on: the shared embedded one, or
+    /// the external binary its runtime options name.
+    runtime: Arc<dyn Runtime>,
+    /// Owner of the stdio pipes (IoUid/IoGid), for execs too.
+    io_ids: (u32, u32),
+    /// Frozen by Pause (the cgroup freezer), until Resume.
+    paused: Mutex<bool>,
 }
 
 /// The type URL containerd gives an exec's process spec.
@@ -198,14 +209,18 @@ impl Container {
         let id = req.id.clone();
         let bundle = PathBuf::from(&req.bundle);
         let spec = load_spec(&bundle)?;
-        let opts = options::decode(req.options.as_ref())?;
+        let opts = options::ShimOptions::decode(req.options.as_ref())?;
+        let runtime: Arc<dyn Runtime> = match &opts.binary_name {
+            Some(_) => Arc::new(Runc::new(&opts, &shared.namespace, shared.reaper.clone())?),
+            None => shared.runtime.clone(),
+        };
         if !req.checkpoint.is_empty() {
             return Err(Error::Unimplemented(
                 "restoring from a checkpoint is not supported (no CRIU)".into(),
             ));
         }
         let mut undo = Rollback::default();
-        let result = Self::create_steps(shared, req, &spec, &opts, &mut undo).await;
+        let result = Self::create_steps(shared, &*runtime, req, &spec, &opts, &mut undo).await;
         match result {
             Ok((pid, io, rootfs_mount, cgroups_path)) => {
                 let stdio = stdio_paths(req);
@@ -217,6 +232,9 @@ impl Container {
                     private_bundle: undo.private_bundle.take(),
                     init: Arc::new(Process::new(id, pid, stdio, io)),
                     execs: Mutex::new(HashMap::new()),
+                    runtime,
+                    io_ids: (opts.io_uid, opts.io_gid),
+                    paused: Mutex::new(false),
                 });
                 container.watch_init(shared);
                 shared.publisher.publish(&container.create_event(req));
@@ -224,7 +242,7 @@ impl Container {
             }
             Err(e) => {
                 if undo.runtime_state {
-                    if let Err(de) = shared.runtime.delete(&id, true).await {
+                    if let Err(de) = runtime.delete(&id, true).await {
                         log::warn!("clean up after failed create of {id}: {de}");
                     }
                 }
@@ -236,9 +254,10 @@ impl Container {
 
     async fn create_steps(
         shared: &Shared,
+        runtime: &dyn Runtime,
         req: &CreateTaskRequest,
         spec: &Spec,
-        opts: &containerd_shim_protos::shim::oci::Options,
+        opts: &options::ShimOptions,
         undo: &mut Rollback,
     ) -> Result<(u32, ProcessIo, Option<PathBuf>, String)> {
         let bundle = Path::new(&req.bundle);
@@ -265,11 +284,11 @@ impl Container {
             namespace: &shared.namespace,
             reaper: &shared.reaper,
             console_dir: &shared.state_root.join(".console"),
+            io_ids: (opts.io_uid, opts.io_gid),
         };
         let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
         undo.runtime_state = true;
-        let pid = shared
-            .runtime
+        let pid = runtime
             .create(CreateOpts {
                 id: req.id.clone(),
                 bundle: runtime_bundle,
@@ -335,9 +354,13 @@ impl Container {
 
     pub async fn start(&self, shared: &Shared) -> Result<u32> {
         let pid = self.init.begin_start()?;
-        let result = shared.runtime.start(&self.id).await;
+        let result = self.runtime.start(&self.id).await;
         let held_exit = self.init.end_start(result.is_ok());
         if result.is_ok() {
+            // OOM events from now on (as containerd-shim-runc-v2 does).
+            if let Err(e) = shared.oom.watch(self.id.clone(), &self.cgroups_path) {
+                log::warn!("no OOM events for {}: {e}", self.id);
+            }
             let mut ev = TaskStart::new();
             ev.container_id = self.id.clone();
             ev.pid = pid;
@@ -383,6 +406,12 @@ impl Container {
         spec: Option<&Any>,
     ) -> Result<()> {
         crate::id::validate("exec", exec_id)?;
+        if self.is_paused() {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot exec in container {}: it is paused",
+                self.id
+            )));
+        }
         match self.init.status() {
             Status::Running => {}
             other => {
@@ -436,9 +465,10 @@ impl Container {
                 namespace: &shared.namespace,
                 reaper: &shared.reaper,
                 console_dir: &shared.state_root.join(".console"),
+                io_ids: self.io_ids,
             };
             let (mut io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
-            let pid = shared
+            let pid = self
                 .runtime
                 .exec(ExecOpts {
                     id: self.id.clone(),
@@ -500,13 +530,18 @@ impl Container {
     }
 
     /// Signals a process, or with `all` every process in the container's cgroup.
-    pub fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+    pub async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let process = self.process(exec_id)?;
         let sig = i32::try_from(signal)
             .ok()
             .and_then(|s| Signal::try_from(s).ok())
             .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?;
         let pid = process.signal_target()?;
+        if exec_id.is_empty() && self.runtime.is_external() {
+            // The init's signals go through the external runtime, as with
+            // containerd-shim-runc-v2 (`runc kill`); execs are signalled directly.
+            return self.runtime.kill(&self.id, signal, all).await;
+        }
         if all && exec_id.is_empty() {
             let mut pids = cgroup::procs(&self.cgroups_path);
             if !pids.contains(&pid) {
@@ -531,12 +566,90 @@ impl Container {
     }
 
     /// The pids in the container (its cgroup), at least the init while it runs.
-    pub fn pids(&self) -> Vec<u32> {
-        let mut pids = cgroup::procs(&self.cgroups_path);
+    pub async fn pids(&self) -> Result<Vec<u32>> {
+        let mut pids = self.runtime.ps(&self.id, &self.cgroups_path).await?;
         if pids.is_empty() && self.init.status() != Status::Stopped {
             pids.push(self.init.pid());
         }
-        pids
+        Ok(pids)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.lock().unwrap()
+    }
+
+    /// The running container's state word for errors.
+    fn require_running(&self, what: &str) -> Result<()> {
+        match self.init.status() {
+            Status::Running => Ok(()),
+            other => Err(Error::FailedPrecondition(format!(
+                "cannot {what} container {}: it is {}",
+                self.id,
+                status_word(other)
+            ))),
+        }
+    }
+
+    /// Freezes every process of the running container; publishes /tasks/paused.
+    pub async fn pause(&self, shared: &Shared) -> Result<()> {
+        self.require_running("pause")?;
+        if self.is_paused() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is already paused",
+                self.id
+            )));
+        }
+        self.runtime.pause(&self.id, &self.cgroups_path).await?;
+        *self.paused.lock().unwrap() = true;
+        let mut ev = TaskPaused::new();
+        ev.container_id = self.id.clone();
+        shared.publisher.publish(&ev);
+        Ok(())
+    }
+
+    /// Thaws a paused container; publishes /tasks/resumed.
+    pub async fn resume(&self, shared: &Shared) -> Result<()> {
+        if !self.is_paused() {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot resume container {}: it is not paused",
+                self.id
+            )));
+        }
+        self.runtime.resume(&self.id, &self.cgroups_path).await?;
+        *self.paused.lock().unwrap() = false;
+        let mut ev = TaskResumed::new();
+        ev.container_id = self.id.clone();
+        shared.publisher.publish(&ev);
+        Ok(())
+    }
+
+    /// Applies new resource limits (an Any holding OCI LinuxResources JSON).
+    pub async fn update(&self, resources: Option<&Any>) -> Result<()> {
+        let any = resources
+            .ok_or_else(|| Error::InvalidArgument("update carries no resources".into()))?;
+        let resources = cgroup::parse_resources(any)?;
+        match self.init.status() {
+            Status::Stopped => Err(Error::FailedPrecondition(format!(
+                "cannot update container {}: it is stopped",
+                self.id
+            ))),
+            _ => {
+                self.runtime
+                    .update(&self.id, &self.cgroups_path, &resources)
+                    .await
+            }
+        }
+    }
+
+    /// The container's cgroup metrics (v1 or v2 Metrics in an Any).
+    pub fn stats(&self) -> Result<Any> {
+        if self.init.status() == Status::Stopped {
+            return Err(Error::FailedPrecondition(format!(
+                "no stats for container {}: it is stopped",
+                self.id
+            )));
+        }
+        cgroup::metrics(&self.cgroups_path)
     }
 
     /// Deletes a created or stopped container: its output is drained, its
@@ -566,7 +679,8 @@ impl Container {
         for p in execs {
             p.take_io().finish(IO_DRAIN_LIMIT).await;
         }
-        if let Err(e) = shared.runtime.delete(&self.id, true).await {
+        shared.oom.unwatch(&self.id);
+        if let Err(e) = self.runtime.delete(&self.id, true).await {
             self.init.abort_delete();
             return Err(e);
         }

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -46,6 +47,15 @@ impl Topic for TaskExecAdded {
 }
 impl Topic for TaskExecStarted {
     const TOPIC: &'static str = "/tasks/exec-started";
+}
+impl Topic for TaskOOM {
+    const TOPIC: &'static str = "/tasks/oom";
+}
+impl Topic for TaskPaused {
+    const TOPIC: &'static str = "/tasks/paused";
+}
+impl Topic for TaskResumed {
+    const TOPIC: &'static str = "/tasks/resumed";
 }
 
 /// containerd's typeurl names event types by their full proto name.

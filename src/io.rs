@@ -32,6 +32,28 @@ pub struct IoOwner<'a> {
     pub reaper: &'a Reaper,
     /// Where console sockets for terminals are made.
     pub console_dir: &'a Path,
+    /// The owner of the stdio pipes (runtime options IoUid/IoGid), so a
+    /// container running as that user can reopen them, as with runc's shim.
+    pub io_ids: (u32, u32),
+}
+
+impl IoOwner<'_> {
+    /// A pipe for the process's stdio, owned by `io_ids` when set.
+    fn pipe(&self) -> Result<(OwnedFd, OwnedFd)> {
+        let (r, w) = pipe()?;
+        let (uid, gid) = self.io_ids;
+        if (uid, gid) != (0, 0) {
+            for end in [&r, &w] {
+                nix::unistd::fchown(
+                    end,
+                    Some(nix::unistd::Uid::from_raw(uid)),
+                    Some(nix::unistd::Gid::from_raw(gid)),
+                )
+                .map_err(|e| Error::io(format!("chown stdio pipe to {uid}:{gid}"), e.into()))?;
+            }
+        }
+        Ok((r, w))
+    }
 }
 
 /// How long the runtime may take to hand over a terminal's pty master.
@@ -114,7 +136,7 @@ impl ProcessIo {
             let fifo = pipe::OpenOptions::new()
                 .open_receiver(&paths.stdin)
                 .io_context(|| format!("open stdin fifo {}", paths.stdin))?;
-            let (r, w) = pipe()?;
+            let (r, w) = owner.pipe()?;
             let to_process = pipe::Sender::from_owned_fd(w).io_context(|| "register stdin pipe")?;
             let (tx, rx) = oneshot::channel();
             io.stdin_close = Some(tx);
@@ -131,8 +153,8 @@ impl ProcessIo {
                         paths.stderr, paths.stdout
                     )));
                 }
-                let (out_r, out_w) = pipe()?;
-                let (err_r, err_w) = pipe()?;
+                let (out_r, out_w) = owner.pipe()?;
+                let (err_r, err_w) = owner.pipe()?;
                 let logger = log_uri::start_logger(
                     &path,
                     &args,
@@ -153,11 +175,14 @@ impl ProcessIo {
                 let err = log_uri::parse(&paths.stderr)?;
                 // One open log file for both streams when they name the same.
                 let mut file = None;
-                let stdout = output(out.clone(), "stdout", &mut outputs, &mut file)?;
+                let stdout = output(out.clone(), "stdout", owner, &mut outputs, &mut file)?;
                 if err != out {
                     file = None;
                 }
-                (stdout, output(err, "stderr", &mut outputs, &mut file)?)
+                (
+                    stdout,
+                    output(err, "stderr", owner, &mut outputs, &mut file)?,
+                )
             }
         };
         io.copies
@@ -356,6 +381,7 @@ pub async fn wait_drained(mut drained: watch::Receiver<bool>, limit: Duration) -
 fn output(
     sink: Sink,
     name: &str,
+    owner: &IoOwner<'_>,
     copies: &mut Vec<JoinHandle<()>>,
     shared_file: &mut Option<File>,
 ) -> Result<OwnedFd> {
@@ -373,7 +399,7 @@ fn output(
                     f
                 }
             };
-            let (r, w) = pipe()?;
+            let (r, w) = owner.pipe()?;
             copies.push(tokio::spawn(log_uri::copy_to_file(
                 r,
                 file,
@@ -394,7 +420,7 @@ fn output(
         .read_write(true)
         .open_sender(path)
         .io_context(|| format!("open {name} fifo {path}"))?;
-    let (r, w) = pipe()?;
+    let (r, w) = owner.pipe()?;
     let from_process =
         pipe::Receiver::from_owned_fd(r).io_context(|| format!("register {name} pipe"))?;
     copies.push(tokio::spawn(copy_output(
@@ -525,6 +551,7 @@ mod tests {
             namespace: "ns",
             reaper,
             console_dir: Path::new("/tmp"),
+            io_ids: (0, 0),
         }
     }
 

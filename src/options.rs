@@ -239,34 +239,6 @@ impl ShimOptions {
         }
         Ok(opts)
     }
-
-    /// The same options as `containerd.runc.v1.Options`.
-    pub fn to_runc_options(&self) -> Options {
-        let mut o = Options::new();
-        o.no_pivot_root = self.no_pivot_root;
-        o.no_new_keyring = self.no_new_keyring;
-        o.shim_cgroup = self.shim_cgroup.clone().unwrap_or_default();
-        o.io_uid = self.io_uid;
-        o.io_gid = self.io_gid;
-        o.binary_name = self
-            .binary_name
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        o.root = self
-            .root
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        o.systemd_cgroup = self.systemd_cgroup;
-        o
-    }
-}
-
-/// Transitional, for src/container.rs until it takes [`ShimOptions`]: the
-/// options of any known type, validated, as `containerd.runc.v1.Options`.
-pub fn decode(any: Option<&Any>) -> Result<Options> {
-    ShimOptions::decode(any).map(|o| o.to_runc_options())
 }
 
 /// An absolute path with no `..` component (nor NUL byte).
@@ -442,12 +414,6 @@ mod tests {
             let got = ShimOptions::decode_on(Some(&any_of(&o, url)), &fake.host()).unwrap();
             assert_eq!(got, want);
         }
-        // The transitional form round-trips, with the binary resolved.
-        let mut back = want.to_runc_options();
-        assert_eq!(back.binary_name, runc.display().to_string());
-        back.binary_name = "runc".into();
-        back.criu_image_path = o.criu_image_path.clone();
-        assert_eq!(back, o);
     }
 
     #[test]

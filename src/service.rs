@@ -123,6 +123,7 @@ impl TaskService {
         resp.pid = p.pid();
         resp.status = match p.status() {
             Status::Created => TaskStatus::CREATED,
+            Status::Running if c.is_paused() => TaskStatus::PAUSED,
             Status::Running => TaskStatus::RUNNING,
             Status::Stopped => TaskStatus::STOPPED,
         }
@@ -212,7 +213,7 @@ impl Task for TaskService {
 
     async fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        c.kill(&req.exec_id, req.signal, req.all)?;
+        c.kill(&req.exec_id, req.signal, req.all).await?;
         Ok(Empty::new())
     }
 
@@ -225,6 +226,7 @@ impl Task for TaskService {
         let mut resp = PidsResponse::new();
         resp.processes = c
             .pids()
+            .await?
             .into_iter()
             .map(|pid| {
                 let mut info = ProcessInfo::new();
@@ -285,20 +287,27 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn pause(&self, _: &TtrpcContext, _: PauseRequest) -> ttrpc::Result<Empty> {
-        unsupported("pause")
+    async fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
+        self.container(&req.id)?.pause(&self.shared).await?;
+        Ok(Empty::new())
     }
 
-    async fn resume(&self, _: &TtrpcContext, _: ResumeRequest) -> ttrpc::Result<Empty> {
-        unsupported("resume")
+    async fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
+        self.container(&req.id)?.resume(&self.shared).await?;
+        Ok(Empty::new())
     }
 
-    async fn update(&self, _: &TtrpcContext, _: UpdateTaskRequest) -> ttrpc::Result<Empty> {
-        unsupported("update")
+    async fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        self.container(&req.id)?
+            .update(req.resources.as_ref())
+            .await?;
+        Ok(Empty::new())
     }
 
-    async fn stats(&self, _: &TtrpcContext, _: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        unsupported("stats")
+    async fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        let mut resp = StatsResponse::new();
+        resp.stats = Some(self.container(&req.id)?.stats()?).into();
+        Ok(resp)
     }
 
     async fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {

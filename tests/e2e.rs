@@ -2,6 +2,7 @@
 //! real containers through containerd-shim-rust-v2.
 
 mod common;
+mod resources;
 
 use std::io::Read;
 use std::process::Stdio;
@@ -457,38 +458,6 @@ fn the_delete_action_cleans_up_after_a_killed_shim() {
 }
 
 // ---- bad input, sent straight to the shim's socket ----
-
-fn expect_code<T: std::fmt::Debug>(r: ttrpc::Result<T>, code: Code, needle: &str) {
-    match r {
-        Err(ttrpc::Error::RpcStatus(s)) => {
-            assert_eq!(s.code(), code, "wrong code for {:?}", s.message);
-            assert!(
-                s.message.contains(needle),
-                "message {:?} must mention {needle:?}",
-                s.message
-            );
-        }
-        other => panic!("expected {code:?} mentioning {needle:?}, got {other:?}"),
-    }
-}
-
-/// A running and a stopped container served by one shim (a group), so that
-/// requests sent straight to that shim can name either.
-fn running_and_stopped_in_one_shim(tag: &str) -> (String, String, Cleanup) {
-    let ann = format!(
-        "io.containerd.runc.v2.group={}",
-        unique_id(&format!("{tag}pod"))
-    );
-    let live = unique_id(&format!("{tag}live"));
-    let done = unique_id(&format!("{tag}done"));
-    let cleanup = Cleanup(vec![live.clone(), done.clone()]);
-    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
-    run_detached(&done, &["--annotation", &ann], &["true"]);
-    wait_until("the short task to stop", Duration::from_secs(10), || {
-        task_status(&done).as_deref() == Some("STOPPED")
-    });
-    (live, done, cleanup)
-}
 
 fn bad_bundle(tag: &str, config: &str) -> String {
     let dir = std::env::temp_dir().join(unique_id(tag));

@@ -2,7 +2,6 @@
 //! Resume). Both block the calling thread until the kernel reports the new
 //! state, for a bounded time (about five seconds): call them through
 //! `spawn_blocking` from the async service.
-#![allow(dead_code)] // for the task service's Pause/Resume, wired separately
 
 use std::path::Path;
 use std::time::Duration;

@@ -52,7 +52,7 @@ impl Layout {
 }
 
 /// The layout of this host's `/sys/fs/cgroup`.
-#[allow(dead_code)] // for the task service, which is wired to it separately
+#[cfg(test)]
 pub fn layout() -> Layout {
     Layout::of(Path::new(CGROUP_ROOT))
 }
@@ -139,6 +139,31 @@ fn procs_under(root: &Path, cgroups_path: &str) -> Vec<u32> {
         .and_then(|p| std::fs::read_to_string(p).ok())
         .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_default()
+}
+
+/// Moves `pid` into the existing cgroup at `cgroups_path` (on v1: in every
+/// hierarchy that has it). The ShimCgroup runtime option puts the shim there.
+pub fn add_process(cgroups_path: &str, pid: u32) -> Result<()> {
+    add_process_under(Path::new(CGROUP_ROOT), cgroups_path, pid)
+}
+
+fn add_process_under(root: &Path, cgroups_path: &str, pid: u32) -> Result<()> {
+    let cg = Cgroup::new(root, Layout::of(root), cgroups_path);
+    let dirs: Vec<PathBuf> = match cg.layout {
+        Layout::V1 => V1_CONTROLLERS.iter().map(|c| cg.dir(c)).collect(),
+        Layout::V2 => vec![cg.dir("")],
+    };
+    let dirs: Vec<PathBuf> = dirs.into_iter().filter(|d| d.is_dir()).collect();
+    if dirs.is_empty() {
+        return Err(Error::NotFound(format!(
+            "cgroup {cgroups_path} does not exist under {}",
+            root.display()
+        )));
+    }
+    for d in dirs {
+        fs::write(&d.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
 }
 
 /// Fixture cgroup trees for the unit tests of this module.
@@ -287,6 +312,21 @@ mod fixture {
 mod tests {
     use super::fixture::Root;
     use super::*;
+
+    #[test]
+    fn a_process_joins_every_v1_hierarchy_that_has_the_cgroup() {
+        let root = Root::v1("add");
+        root.write("memory/shims/a/cgroup.procs", "");
+        root.write("pids/shims/a/cgroup.procs", "");
+        add_process_under(root.path(), "/shims/a", 42).unwrap();
+        assert_eq!(root.read("memory/shims/a/cgroup.procs"), "42");
+        assert_eq!(root.read("pids/shims/a/cgroup.procs"), "42");
+        let e = add_process_under(root.path(), "/shims/none", 42).unwrap_err();
+        assert!(
+            matches!(e, Error::NotFound(_)) && e.to_string().contains("/shims/none"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reads_v1_procs_from_the_first_mounted_controller() {

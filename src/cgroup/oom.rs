@@ -9,7 +9,6 @@
 //! `watch` and `unwatch` change the set directly. A watch ends on `unwatch`
 //! or when its cgroup disappears (noticed by the kernel's signal or inotify
 //! event, and by a periodic sweep); its descriptors close with it.
-#![allow(dead_code)] // for the task service's TaskOOM events, wired separately
 
 use std::collections::HashMap;
 use std::fs::File;

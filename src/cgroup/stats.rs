@@ -3,7 +3,6 @@
 //! `cgroup2` Manager.Stat): `io.containerd.cgroups.v1.Metrics` on a v1 host,
 //! `io.containerd.cgroups.v2.Metrics` on a v2 host. Controllers and files
 //! that are missing are left out (or zero), never an error.
-#![allow(dead_code)] // `metrics` is for the task service's Stats, wired separately
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,7 +2,6 @@
 //! memory limit, reservation and swap, cpu shares, quota and period, cpuset
 //! cpus and mems, and the pids limit, written to its cgroup the way runc's
 //! cgroup drivers write them.
-#![allow(dead_code)] // for the task service's Update, wired separately
 
 use std::path::Path;
 

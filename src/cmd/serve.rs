@@ -46,6 +46,8 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let state_root = super::state_root(&flags.namespace);
     let runtime = Embedded::new(state_root.clone(), reaper.clone()).map_err(|e| e.to_string())?;
+    let oom = crate::cgroup::OomWatcher::new();
+    forward_oom_events(oom.subscribe(), publisher.clone());
     let shutdown = Arc::new(Notify::new());
     let service = Arc::new(TaskService::new(
         Shared {
@@ -54,6 +56,7 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
             reaper,
             namespace: flags.namespace.clone(),
             state_root,
+            oom,
         },
         shutdown.clone(),
     ));
@@ -75,4 +78,19 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     shutdown.notified().await;
     let _ = server.shutdown().await;
     Ok(())
+}
+
+/// Publishes /tasks/oom for each OOM the watcher reports.
+fn forward_oom_events(
+    mut ooms: tokio::sync::mpsc::UnboundedReceiver<String>,
+    publisher: Publisher,
+) {
+    tokio::spawn(async move {
+        while let Some(container_id) = ooms.recv().await {
+            log::info!("container {container_id}: out of memory");
+            let mut ev = containerd_shim_protos::events::task::TaskOOM::new();
+            ev.container_id = container_id;
+            publisher.publish(&ev);
+        }
+    });
 }

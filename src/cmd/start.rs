@@ -46,6 +46,14 @@ pub fn run(flags: &Flags) -> Result<(), String> {
             return Err(e);
         }
     };
+    if let Err(e) = place_shim(pid, &input.options) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     write_file(&bundle.join("address"), &address)?;
     write_file(&bundle.join("shim.pid"), &pid.to_string())?;
     print!("{}", bootstrap::reply(&address, major));
@@ -122,4 +130,22 @@ fn launch(
 
 fn write_file(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+/// Puts the new shim where containerd-shim-runc-v2 puts itself: in the
+/// ShimCgroup the runtime options name, and one step above containerd's own
+/// OOM score, so the kernel's OOM killer takes containers, then the shim,
+/// before containerd (raising a score needs no privilege).
+fn place_shim(pid: u32, options: &crate::options::ShimOptions) -> Result<(), String> {
+    if let Some(cg) = &options.shim_cgroup {
+        crate::cgroup::add_process(cg, pid).map_err(|e| format!("shim_cgroup: {e}"))?;
+    }
+    let parent = std::os::unix::process::parent_id();
+    let score = std::fs::read_to_string(format!("/proc/{parent}/oom_score_adj"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    let ours = (score + 1).min(1000);
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), ours.to_string())
+        .map_err(|e| format!("set the shim's oom_score_adj to {ours}: {e}"))
 }

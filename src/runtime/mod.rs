@@ -7,13 +7,13 @@ pub mod embedded;
 mod executor;
 pub mod helper;
 // Not selected by the task service yet (container.rs does that: BinaryName).
-#[allow(dead_code)]
 pub mod runc;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
 
@@ -54,42 +54,49 @@ pub trait Runtime: Send + Sync {
     /// Removes the container's runtime state and cgroup; `force` kills what still runs.
     async fn delete(&self, id: &str, force: bool) -> Result<()>;
 
-    // What only an external runtime does for now; the embedded backend
-    // answers Unimplemented (the shim signals and reads cgroups itself).
-    // (allow(dead_code): the task service does not call them yet.)
-
-    /// Sends `signal` to the container's init, or with `all` to all its processes.
-    #[allow(dead_code)]
+    /// An external runtime binary (signals to the init go through it, as
+    /// containerd-shim-runc-v2 sends them through `runc kill`).
+    fn is_external(&self) -> bool {
+        false
+    }
+    /// Signals the init (or with `all` every process) through the runtime;
+    /// only external runtimes do: the shim signals directly otherwise.
     async fn kill(&self, id: &str, _signal: u32, _all: bool) -> Result<()> {
-        Err(unimplemented("kill", id))
+        Err(Error::Unimplemented(format!(
+            "kill of container {id} through the runtime: the embedded runtime signals directly"
+        )))
     }
-    /// Freezes every process of the container.
-    #[allow(dead_code)]
-    async fn pause(&self, id: &str) -> Result<()> {
-        Err(unimplemented("pause", id))
+    /// Freezes every process of the container. The embedded runtime does it
+    /// in-process on the container's cgroup (no fork, so no helper needed).
+    async fn pause(&self, _id: &str, cgroups_path: &str) -> Result<()> {
+        let path = cgroups_path.to_string();
+        blocking(move || crate::cgroup::freeze(&path)).await
     }
-    /// Thaws a paused container.
-    #[allow(dead_code)]
-    async fn resume(&self, id: &str) -> Result<()> {
-        Err(unimplemented("resume", id))
+    async fn resume(&self, _id: &str, cgroups_path: &str) -> Result<()> {
+        let path = cgroups_path.to_string();
+        blocking(move || crate::cgroup::thaw(&path)).await
     }
-    /// Applies new resource limits: an OCI `linux.resources` object as JSON.
-    #[allow(dead_code)]
-    async fn update(&self, id: &str, _resources_json: &[u8]) -> Result<()> {
-        Err(unimplemented("update", id))
+    /// Applies new resource limits to the container's cgroup.
+    async fn update(
+        &self,
+        _id: &str,
+        cgroups_path: &str,
+        resources: &LinuxResources,
+    ) -> Result<()> {
+        crate::cgroup::update(cgroups_path, resources)
     }
-    /// The pids (in the shim's pid namespace) of the container's processes.
-    #[allow(dead_code)]
-    async fn ps(&self, id: &str) -> Result<Vec<u32>> {
-        Err(unimplemented("ps", id))
+    /// The pids of the container's processes.
+    async fn ps(&self, _id: &str, cgroups_path: &str) -> Result<Vec<u32>> {
+        Ok(crate::cgroup::procs(cgroups_path))
     }
 }
 
-#[allow(dead_code)]
-fn unimplemented(op: &str, id: &str) -> Error {
-    Error::Unimplemented(format!(
-        "{op} of container {id} through the runtime is not supported by this runtime backend"
-    ))
+/// Runs a blocking cgroup operation (freezing waits for the kernel) off the
+/// shim's event loop.
+async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Other(format!("cgroup task: {e}")))?
 }
 
 #[cfg(test)]
@@ -115,22 +122,21 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_backend_without_them_answers_unimplemented() {
+    async fn the_embedded_defaults_work_on_the_cgroup() {
         let rt: &dyn Runtime = &Minimal;
-        let results = [
-            ("kill", rt.kill("c1", 15, false).await),
-            ("pause", rt.pause("c1").await),
-            ("resume", rt.resume("c1").await),
-            ("update", rt.update("c1", b"{}").await),
-            ("ps", rt.ps("c1").await.map(|_| ())),
-        ];
-        for (op, r) in results {
-            match r {
-                Err(Error::Unimplemented(m)) => {
-                    assert!(m.starts_with(&format!("{op} of container c1")), "{m}")
-                }
-                other => panic!("{op}: expected Unimplemented, got {other:?}"),
-            }
+        assert!(!rt.is_external());
+        match rt.kill("c1", 15, false).await {
+            Err(Error::Unimplemented(m)) => assert!(m.contains("c1"), "{m}"),
+            other => panic!("expected Unimplemented, got {other:?}"),
         }
+        // A cgroup that does not exist: NotFound, naming it.
+        let e = rt.pause("c1", "/no-such-ns/no-such-c1").await.unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("no-such-c1"), "{e}");
+        assert!(rt
+            .ps("c1", "/no-such-ns/no-such-c1")
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use oci_spec::runtime::LinuxResources;
 
 use super::{CreateOpts, ExecOpts, Runtime};
 use crate::error::{Error, IoContext, Result};
@@ -111,13 +112,9 @@ impl Runc {
     }
 
     /// The runtime's state root (`--root`).
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// The runtime's executable.
-    pub fn binary(&self) -> &Path {
-        &self.binary
     }
 
     fn scratch_path(&self, scratch: &mut Scratch, id: &str, verb: &str, ext: &str) -> PathBuf {
@@ -353,28 +350,39 @@ impl Runtime for Runc {
         }
     }
 
-    async fn pause(&self, id: &str) -> Result<()> {
+    fn is_external(&self) -> bool {
+        true
+    }
+
+    async fn pause(&self, id: &str, _cgroups_path: &str) -> Result<()> {
         self.call("pause", id, vec![os(id)], CallIo::Captured)
             .await
             .map(|_| ())
     }
 
-    async fn resume(&self, id: &str) -> Result<()> {
+    async fn resume(&self, id: &str, _cgroups_path: &str) -> Result<()> {
         self.call("resume", id, vec![os(id)], CallIo::Captured)
             .await
             .map(|_| ())
     }
 
-    async fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _cgroups_path: &str,
+        resources: &LinuxResources,
+    ) -> Result<()> {
+        let json = serde_json::to_vec(resources)
+            .map_err(|e| Error::InvalidArgument(format!("resources for {id}: {e}")))?;
         let mut scratch = Scratch::default();
-        let file = self.scratch_file(&mut scratch, id, "update", resources_json)?;
+        let file = self.scratch_file(&mut scratch, id, "update", &json)?;
         let args = vec![os("--resources"), file.into(), os(id)];
         self.call("update", id, args, CallIo::Captured)
             .await
             .map(|_| ())
     }
 
-    async fn ps(&self, id: &str) -> Result<Vec<u32>> {
+    async fn ps(&self, id: &str, _cgroups_path: &str) -> Result<Vec<u32>> {
         let args = vec![os("--format"), os("json"), os(id)];
         let out = self.call("ps", id, args, CallIo::Captured).await?;
         // runc prints `null` for no processes.
@@ -544,8 +552,8 @@ exit 0
             err.to_string(),
             "fake-runtime start failed: exited with status 3"
         );
-        assert_eq!(rt.ps("c1").await.unwrap(), vec![11, 22]);
-        rt.pause("c1").await.unwrap();
+        assert_eq!(rt.ps("c1", "").await.unwrap(), vec![11, 22]);
+        rt.pause("c1", "").await.unwrap();
         // No state dir: nothing to delete, the runtime is not even asked.
         rt.delete("c1", true).await.unwrap();
         std::fs::create_dir(root.join("c1")).unwrap();
@@ -744,7 +752,7 @@ exit 0
             assert!(std::time::Instant::now() < deadline, "no output from init");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(rt.ps("good").await.unwrap().contains(&pid));
+        assert!(rt.ps("good", "").await.unwrap().contains(&pid));
 
         // exec: its exit status reaches the reaper.
         let process = serde_json::json!({
@@ -765,14 +773,13 @@ exit 0
         assert_ne!(epid, pid);
         assert_eq!(exit_of(&reaper, epid).await, 7);
 
-        rt.pause("good").await.unwrap();
+        rt.pause("good", "").await.unwrap();
         assert_eq!(freezer_state(&cgroup), "FROZEN");
-        rt.resume("good").await.unwrap();
+        rt.resume("good", "").await.unwrap();
         assert_eq!(freezer_state(&cgroup), "THAWED");
 
-        rt.update("good", br#"{"pids": {"limit": 42}}"#)
-            .await
-            .unwrap();
+        let resources: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 42}}"#).unwrap();
+        rt.update("good", "", &resources).await.unwrap();
         let pids_max = Path::new("/sys/fs/cgroup/pids")
             .join(cgroup.trim_start_matches('/'))
             .join("pids.max");
@@ -791,7 +798,7 @@ exit 0
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound(_)), "{err}");
-        assert!(rt.ps("good").await.unwrap().is_empty());
+        assert!(rt.ps("good", "").await.unwrap().is_empty());
 
         rt.delete("good", false).await.unwrap();
         assert!(!root.join("good").exists(), "state dir left");

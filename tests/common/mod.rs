@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ttrpc::Code;
+
 pub const RUNTIME: &str = "io.containerd.rust.v2";
 pub const NAMESPACE: &str = "default";
 
@@ -235,4 +237,68 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn expect_code<T: std::fmt::Debug>(r: ttrpc::Result<T>, code: Code, needle: &str) {
+    match r {
+        Err(ttrpc::Error::RpcStatus(s)) => {
+            assert_eq!(s.code(), code, "wrong code for {:?}", s.message);
+            assert!(
+                s.message.contains(needle),
+                "message {:?} must mention {needle:?}",
+                s.message
+            );
+        }
+        other => panic!("expected {code:?} mentioning {needle:?}, got {other:?}"),
+    }
+}
+
+/// A running and a stopped container served by one shim (a group), so that
+/// requests sent straight to that shim can name either.
+pub fn running_and_stopped_in_one_shim(tag: &str) -> (String, String, Cleanup) {
+    let ann = format!(
+        "io.containerd.runc.v2.group={}",
+        unique_id(&format!("{tag}pod"))
+    );
+    let live = unique_id(&format!("{tag}live"));
+    let done = unique_id(&format!("{tag}done"));
+    let cleanup = Cleanup(vec![live.clone(), done.clone()]);
+    run_detached(&live, &["--annotation", &ann], &["sleep", "1000"]);
+    run_detached(&done, &["--annotation", &ann], &["true"]);
+    wait_until("the short task to stop", Duration::from_secs(10), || {
+        task_status(&done).as_deref() == Some("STOPPED")
+    });
+    (live, done, cleanup)
+}
+
+/// `ctr events` running in the background, from `start` to `stop_topics`.
+pub struct EventLog(std::process::Child);
+
+impl EventLog {
+    pub fn start() -> EventLog {
+        let child = ctr_cmd(&["events"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run ctr events");
+        // Let the subscription reach containerd before anything happens.
+        std::thread::sleep(Duration::from_millis(300));
+        EventLog(child)
+    }
+
+    /// Stops listening; returns the topics of the events that name `id`.
+    pub fn stop_topics(mut self, id: &str) -> Vec<String> {
+        use std::io::Read;
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = self.0.kill();
+        let mut text = String::new();
+        if let Some(mut out) = self.0.stdout.take() {
+            let _ = out.read_to_string(&mut text);
+        }
+        let _ = self.0.wait();
+        text.lines()
+            .filter(|l| l.contains(id))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(String::from)
+            .collect()
+    }
 }

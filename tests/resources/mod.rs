@@ -1,0 +1,179 @@
+//! End-to-end: pause, resume, update, stats and OOM events, through the
+//! embedded runtime (the cgroup freezer, limits and metrics in-process).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::*;
+use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use ttrpc::Code;
+
+/// The container's cgroup directory in one v1 hierarchy.
+fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
+    PathBuf::from("/sys/fs/cgroup")
+        .join(controller)
+        .join(NAMESPACE)
+        .join(id)
+}
+
+/// The counter the container below writes into its own /tmp, read from the
+/// host through the bundle's rootfs mount.
+fn counter(id: &str) -> u64 {
+    let p = bundle(id).join("rootfs/tmp/count");
+    std::fs::read_to_string(&p)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let id = unique_id("pause");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let events = EventLog::start();
+    run_detached(
+        &id,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 20000; done",
+        ],
+    );
+    wait_until("the counter to run", Duration::from_secs(10), || {
+        counter(&id) > 2
+    });
+    ctr_ok(&["task", "pause", &id]);
+    assert_eq!(task_status(&id).as_deref(), Some("PAUSED"));
+    assert_eq!(
+        std::fs::read_to_string(cgroup_dir("freezer", &id).join("freezer.state"))
+            .unwrap()
+            .trim(),
+        "FROZEN"
+    );
+    let frozen_at = counter(&id);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        counter(&id),
+        frozen_at,
+        "a paused container's counter moved"
+    );
+    // Pausing again, and exec into a paused container, are refused.
+    let again = ctr(&["task", "pause", &id]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already paused"),
+        "{}",
+        stderr(&again)
+    );
+    let exec = ctr(&["task", "exec", "--exec-id", "x", &id, "true"]);
+    assert!(!exec.status.success());
+    assert!(stderr(&exec).contains("paused"), "{}", stderr(&exec));
+
+    ctr_ok(&["task", "resume", &id]);
+    assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
+    wait_until("the counter to move again", Duration::from_secs(10), || {
+        counter(&id) > frozen_at + 2
+    });
+    let twice = ctr(&["task", "resume", &id]);
+    assert!(!twice.status.success());
+    assert!(stderr(&twice).contains("not paused"), "{}", stderr(&twice));
+    let topics = events.stop_topics(&id);
+    let wanted: Vec<&str> = topics
+        .iter()
+        .map(String::as_str)
+        .filter(|t| matches!(*t, "/tasks/paused" | "/tasks/resumed"))
+        .collect();
+    assert_eq!(wanted, ["/tasks/paused", "/tasks/resumed"], "{topics:?}");
+}
+
+#[test]
+fn metrics_show_the_containers_cgroup() {
+    let id = unique_id("metrics");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &["--memory-limit", "67108864"], &["sleep", "1000"]);
+    let out = ctr_ok(&["task", "metrics", &id]);
+    let value = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| {
+                let mut f = l.split_whitespace();
+                (f.next() == Some(name)).then(|| f.next().unwrap_or("").parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no {name} in ctr task metrics:\n{out}"))
+    };
+    assert_eq!(value("memory.limit_in_bytes"), 67108864, "{out}");
+    assert!(value("memory.usage_in_bytes") > 0, "{out}");
+    assert_eq!(value("pids.current"), 1, "{out}");
+    assert!(value("cpuacct.usage") > 0, "{out}");
+}
+
+fn update_request(id: &str, resources: serde_json::Value) -> api::UpdateTaskRequest {
+    let mut any = Any::new();
+    any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+    any.value = serde_json::to_vec(&resources).unwrap();
+    let mut r = api::UpdateTaskRequest::new();
+    r.id = id.to_string();
+    r.resources = Some(any).into();
+    r
+}
+
+#[test]
+fn update_reaches_the_cgroup_and_a_stopped_task_refuses_it() {
+    let (running, stopped, _cleanup) = running_and_stopped_in_one_shim("update");
+    let client = shim_client(&running);
+    let limits = serde_json::json!({
+        "memory": {"limit": 33554432},
+        "cpu": {"shares": 512},
+        "pids": {"limit": 64}
+    });
+    client
+        .update(ttrpc_ctx(), &update_request(&running, limits.clone()))
+        .expect("Update");
+    let read = |ctl: &str, file: &str| {
+        std::fs::read_to_string(cgroup_dir(ctl, &running).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "33554432");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    assert_eq!(read("pids", "pids.max"), "64");
+
+    expect_code(
+        client.update(ttrpc_ctx(), &update_request(&stopped, limits)),
+        Code::FAILED_PRECONDITION,
+        "stopped",
+    );
+    let mut bad = update_request(&running, serde_json::json!({}));
+    bad.resources.as_mut().unwrap().value = b"not json".to_vec();
+    expect_code(
+        client.update(ttrpc_ctx(), &bad),
+        Code::INVALID_ARGUMENT,
+        "LinuxResources",
+    );
+}
+
+#[test]
+fn a_container_out_of_memory_gets_an_oom_event_and_137() {
+    let id = unique_id("oom");
+    let events = EventLog::start();
+    let image = env().image;
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "16777216",
+        &image,
+        &id,
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let topics = events.stop_topics(&id);
+    assert!(topics.iter().any(|t| t == "/tasks/oom"), "{topics:?}");
+    assert_no_leftovers(&id);
+}
