@@ -185,20 +185,23 @@ impl ShimOptions {
             RUNTIME_OPTIONS => {
                 let o: RuntimeOptions = parse(any)?;
                 if !o.config_path.is_empty() {
-                    return Err(Error::InvalidArgument(format!(
-                        "{RUNTIME_OPTIONS} config_path {:?}: TOML config files are not \
-                         supported yet",
-                        o.config_path
-                    )));
+                    let text = std::fs::read_to_string(&o.config_path).map_err(|e| {
+                        Error::InvalidArgument(format!(
+                            "{RUNTIME_OPTIONS} config_path {:?}: {e}",
+                            o.config_path
+                        ))
+                    })?;
+                    from_toml(&text, &format!("config_path {:?}", o.config_path))?
+                } else if !o.config_body.is_empty() {
+                    let text = String::from_utf8(o.config_body).map_err(|_| {
+                        Error::InvalidArgument(format!(
+                            "{RUNTIME_OPTIONS} config_body is not UTF-8 TOML"
+                        ))
+                    })?;
+                    from_toml(&text, "config_body")?
+                } else {
+                    (String::new(), String::new(), ShimOptions::default())
                 }
-                if !o.config_body.is_empty() {
-                    return Err(Error::InvalidArgument(format!(
-                        "{RUNTIME_OPTIONS} config_body ({} bytes of TOML from the runtime's \
-                         options section): TOML options are not supported yet",
-                        o.config_body.len()
-                    )));
-                }
-                (String::new(), String::new(), ShimOptions::default())
             }
             other => {
                 return Err(Error::InvalidArgument(format!(
@@ -239,6 +242,55 @@ impl ShimOptions {
         }
         Ok(opts)
     }
+}
+
+/// Reads runtime options from TOML, as containerd's CRI plugin writes them
+/// from a runtime's `options` table: the `containerd.runc.v1.Options` field
+/// names (`BinaryName`, `Root`, `SystemdCgroup`, `NoPivotRoot`, ...), matched
+/// without regard to case as containerd's TOML decoder does. Returns
+/// (binary name, root, the rest), like the protobuf forms.
+fn from_toml(text: &str, source: &str) -> Result<(String, String, ShimOptions)> {
+    let bad = |why: String| Error::InvalidArgument(format!("{RUNTIME_OPTIONS} {source}: {why}"));
+    let doc: toml_edit::DocumentMut = text.parse().map_err(|e| bad(format!("not TOML: {e}")))?;
+    let (mut binary, mut root, mut opts) = (String::new(), String::new(), ShimOptions::default());
+    for (key, item) in doc.iter() {
+        let value = item
+            .as_value()
+            .ok_or_else(|| bad(format!("{key} must be a value, not a table")))?;
+        let text = || {
+            value
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| bad(format!("{key} must be a string")))
+        };
+        let flag = || {
+            value
+                .as_bool()
+                .ok_or_else(|| bad(format!("{key} must be true or false")))
+        };
+        let id = || {
+            value
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad(format!("{key} must be a uid/gid number")))
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "binaryname" => binary = text()?,
+            "root" => root = text()?,
+            "shimcgroup" => opts.shim_cgroup = set(text()?),
+            "systemdcgroup" => opts.systemd_cgroup = flag()?,
+            "nopivotroot" => opts.no_pivot_root = flag()?,
+            "nonewkeyring" => opts.no_new_keyring = flag()?,
+            "iouid" => opts.io_uid = id()?,
+            "iogid" => opts.io_gid = id()?,
+            // Checkpointing is not supported here (no CRIU): accepted, unused.
+            "criupath" | "criuimagepath" | "criuworkpath" => {
+                text()?;
+            }
+            _ => return Err(bad(format!("unknown option {key}"))),
+        }
+    }
+    Ok((binary, root, opts))
 }
 
 /// An absolute path with no `..` component (nor NUL byte).
@@ -381,7 +433,6 @@ mod tests {
             ShimOptions::decode(Some(&Any::new())).unwrap(),
             ShimOptions::default()
         );
-        assert_eq!(decode(None).unwrap(), Options::new());
     }
 
     #[test]
@@ -443,7 +494,7 @@ mod tests {
         // What `ctr run --no-pivot` sends for a non-runc runtime name.
         let mut ctr = CreateOptions::new();
         ctr.no_pivot_root = true;
-        let got = decode(Some(&any_of(&ctr, CREATE_OPTIONS))).unwrap();
+        let got = ShimOptions::decode(Some(&any_of(&ctr, CREATE_OPTIONS))).unwrap();
         assert!(got.no_pivot_root && !got.no_new_keyring);
     }
 
@@ -472,15 +523,58 @@ mod tests {
                 ShimOptions::default()
             );
         }
-        o.config_path = "/etc/containerd/rust.toml".into();
+        o.config_path = "/nonexistent/rust.toml".into();
         let msg = invalid(ShimOptions::decode(Some(&any_of(&o, RUNTIME_OPTIONS))));
-        assert!(msg.contains("config_path"), "{msg}");
-        assert!(msg.contains("/etc/containerd/rust.toml"), "{msg}");
-        assert!(msg.contains("not supported"), "{msg}");
-        o.config_path.clear();
-        o.config_body = b"BinaryName = \"runc\"\n".to_vec();
-        let msg = invalid(ShimOptions::decode(Some(&any_of(&o, RUNTIME_OPTIONS))));
-        assert!(msg.contains("config_body"), "{msg}");
+        assert!(
+            msg.contains("config_path") && msg.contains("/nonexistent/rust.toml"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn cri_runtime_options_read_their_toml() {
+        let path = std::env::temp_dir().join(format!("shim-opts-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "# the runtime's options table\nBinaryName = \"/bin/true\"\nroot = \"/run/r\"\n\
+             NoPivotRoot = true\nIoUid = 1000\nIoGid = 1001\nShimCgroup = \"/shims\"\n",
+        )
+        .unwrap();
+        let mut o = RuntimeOptions::new();
+        o.config_path = path.display().to_string();
+        let got = ShimOptions::decode(Some(&any_of(&o, RUNTIME_OPTIONS))).unwrap();
+        assert_eq!(
+            got,
+            ShimOptions {
+                binary_name: Some("/bin/true".into()),
+                root: Some("/run/r".into()),
+                no_pivot_root: true,
+                io_uid: 1000,
+                io_gid: 1001,
+                shim_cgroup: Some("/shims".into()),
+                ..Default::default()
+            }
+        );
+        // containerd 2.x sends the table itself as config_body.
+        let mut body = RuntimeOptions::new();
+        body.config_body = b"NoNewKeyring = true\n".to_vec();
+        let got = ShimOptions::decode(Some(&any_of(&body, RUNTIME_OPTIONS))).unwrap();
+        assert!(got.no_new_keyring);
+        for (toml, needle) in [
+            ("Bogus = 1\n", "unknown option Bogus"),
+            (
+                "NoPivotRoot = \"yes\"\n",
+                "NoPivotRoot must be true or false",
+            ),
+            ("IoUid = -1\n", "IoUid must be a uid/gid number"),
+            ("Root = \"relative\"\n", "root"),
+            ("not = [toml\n", "not TOML"),
+        ] {
+            std::fs::write(&path, toml).unwrap();
+            let msg = invalid(ShimOptions::decode(Some(&any_of(&o, RUNTIME_OPTIONS))));
+            assert!(msg.contains(needle), "{toml:?}: {msg}");
+        }
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

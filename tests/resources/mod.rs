@@ -1,5 +1,6 @@
-//! End-to-end: pause, resume, update, stats and OOM events, through the
-//! embedded runtime (the cgroup freezer, limits and metrics in-process).
+//! End-to-end: pause, resume, update, stats and OOM events through the
+//! embedded runtime (the cgroup freezer, limits and metrics in-process), and
+//! the runtime options users set, the external runc backend among them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -176,4 +177,126 @@ fn a_container_out_of_memory_gets_an_oom_event_and_137() {
     let topics = events.stop_topics(&id);
     assert!(topics.iter().any(|t| t == "/tasks/oom"), "{topics:?}");
     assert_no_leftovers(&id);
+}
+
+/// `--runtime-config-path` (runtimeoptions.v1.Options naming a TOML file of
+/// the runtime's options), written for this test; removed on drop.
+struct OptionsFile(PathBuf);
+
+impl OptionsFile {
+    fn new(tag: &str, toml: &str) -> OptionsFile {
+        let p = std::env::temp_dir().join(format!("{}.toml", unique_id(tag)));
+        std::fs::write(&p, toml).unwrap();
+        OptionsFile(p)
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for OptionsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn binary_name_runs_the_lifecycle_through_runc() {
+    let id = unique_id("runc");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let opts = OptionsFile::new("runc", "BinaryName = \"/usr/sbin/runc\"\n");
+    let image = env().image;
+    // A short one: output and exit code through runc.
+    let short = unique_id("runcshort");
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        &opts.path(),
+        &image,
+        &short,
+        "sh",
+        "-c",
+        "echo through runc; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "through runc\n");
+    assert_no_leftovers(&short);
+
+    run_detached(
+        &id,
+        &["--runtime-config-path", &opts.path()],
+        &["sleep", "1000"],
+    );
+    // runc, not the embedded runtime, holds the container's state.
+    let runc_state = PathBuf::from("/run/containerd/runc")
+        .join(NAMESPACE)
+        .join(&id);
+    assert!(
+        runc_state.join("state.json").exists(),
+        "no runc state for {id}"
+    );
+    let out = ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let ps = ctr_ok(&["task", "ps", &id]);
+    let init = ctr_ok(&["task", "ls"]);
+    assert!(init.contains(&id), "{init}");
+    assert!(ps.lines().count() >= 2, "{ps}");
+    ctr_ok(&["task", "pause", &id]);
+    assert_eq!(task_status(&id).as_deref(), Some("PAUSED"));
+    ctr_ok(&["task", "resume", &id]);
+    assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
+    let client = shim_client(&id);
+    client
+        .update(
+            ttrpc_ctx(),
+            &update_request(&id, serde_json::json!({"pids": {"limit": 50}})),
+        )
+        .expect("Update through runc");
+    let pids_max = std::fs::read_to_string(cgroup_dir("pids", &id).join("pids.max")).unwrap();
+    assert_eq!(pids_max.trim(), "50");
+    ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    wait_until(
+        "the runc container to stop",
+        Duration::from_secs(10),
+        || task_status(&id).as_deref() == Some("STOPPED"),
+    );
+    ctr_ok(&["task", "rm", &id]);
+    assert!(
+        !runc_state.exists(),
+        "runc state left: {}",
+        runc_state.display()
+    );
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn bad_runtime_options_are_a_clear_error() {
+    let image = env().image;
+    for (toml, needle) in [
+        ("BinaryName = \"/nonexistent/runc\"\n", "/nonexistent/runc"),
+        ("SystemdCgroup = true\n", "systemd"),
+        ("NoSuchOption = 1\n", "NoSuchOption"),
+    ] {
+        let id = unique_id("badopt");
+        let opts = OptionsFile::new("badopt", toml);
+        let out = ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            &opts.path(),
+            &image,
+            &id,
+            "true",
+        ]);
+        assert!(!out.status.success(), "{toml:?} was accepted");
+        assert!(stderr(&out).contains(needle), "{toml:?}: {}", stderr(&out));
+        remove(&id);
+        assert_no_leftovers(&id);
+    }
 }
