@@ -16,8 +16,11 @@ FEATURES=(--release --locked --features e2e)
 cargo build "${FEATURES[@]}"
 echo "== unit tests"
 cargo test "${FEATURES[@]}" --bins
-# Build the e2e test binary once, before any containerd runs.
+# Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
+# (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
+# package of its own so the gRPC stack stays out of the shim's build).
 cargo test "${FEATURES[@]}" --test e2e --no-run
+cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
 cleanup() { [[ -n "$DIR" ]] && hack/containerd-down.sh "$DIR"; DIR=; }
@@ -33,6 +36,7 @@ for version in $VERSIONS; do
   ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
   echo "== end-to-end tests on containerd $CONTAINERD_VERSION"
   if ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4 ||
+    ! CTR_BIN="$bin/ctr" cargo test --release --locked -p shim-api-tests ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
