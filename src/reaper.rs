@@ -73,6 +73,25 @@ impl Reaper {
         rx
     }
 
+    /// Waits, at most `limit`, for the exit status of a child the caller
+    /// just spawned (a runtime helper or an external runtime). A child that
+    /// overruns is SIGKILLed (its exit is reaped later) and None returned.
+    pub async fn wait_bounded(&self, pid: u32, limit: std::time::Duration) -> Option<u32> {
+        match tokio::time::timeout(limit, self.subscribe(pid as i32)).await {
+            Ok(Ok(exit)) => Some(exit.status),
+            // The reaper lives as long as the shim: a dropped sender means
+            // it is shutting down, and nothing will run after this.
+            Ok(Err(_)) => None,
+            Err(_) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                None
+            }
+        }
+    }
+
     fn reap_all(&self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {

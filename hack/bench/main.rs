@@ -90,6 +90,11 @@ fn main() {
             run: file_throughput,
         },
         Metric {
+            name: "100 MiB write to a file in the container's rootfs (no shim in the path: the ceiling)",
+            unit: Unit::MBps,
+            run: rootfs_file_throughput,
+        },
+        Metric {
             name: "100 MiB write through FIFOs to ctr (container's view)",
             unit: Unit::MBps,
             run: fifo_throughput,
@@ -341,6 +346,32 @@ fn file_throughput(s: &Shim, tag: &str) -> f64 {
     );
     let tail = String::from_utf8_lossy(&data[data.len() - 200..]).into_owned();
     rate_from_tail(&tail, s.runtime)
+}
+
+/// The same write straight into a file of the container's own rootfs: what
+/// the page cache allows without any pipe or shim, for comparison.
+fn rootfs_file_throughput(s: &Shim, tag: &str) -> f64 {
+    let id = format!("bench-rootfs-{}-{tag}", short(s));
+    let image = common::env().image;
+    let script = WRITER.replace("2>/dev/null", "of=/tmp/out 2>/dev/null");
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        s.runtime,
+        &image,
+        &id,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        s.runtime,
+        common::stderr(&out)
+    );
+    rate_from_tail(&common::stdout(&out), s.runtime)
 }
 
 fn fifo_throughput(s: &Shim, tag: &str) -> f64 {

@@ -73,20 +73,11 @@ impl Embedded {
             .id();
         drop(cmd);
         drop(reply_w);
-        let exit = self.reaper.subscribe(pid as i32);
-        let status = match tokio::time::timeout(HELPER_TIMEOUT, exit).await {
-            Ok(Ok(exit)) => exit.status,
-            Ok(Err(_)) => return Err(Error::Other("reaper stopped".into())),
-            Err(_) => {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                return Err(Error::Runtime(format!(
-                    "runtime helper {} {:?} did not finish within {HELPER_TIMEOUT:?}",
-                    args[1], args
-                )));
-            }
+        let Some(status) = self.reaper.wait_bounded(pid, HELPER_TIMEOUT).await else {
+            return Err(Error::Runtime(format!(
+                "runtime helper {} {:?} did not finish within {HELPER_TIMEOUT:?}",
+                args[1], args
+            )));
         };
         // The helper wrote its reply before exiting, so it is in the pipe now;
         // the container's init may still hold the write end, so read what is

@@ -167,20 +167,11 @@ impl Runc {
         let pid = spawned
             .io_context(|| format!("start {} {verb}", self.binary.display()))?
             .id();
-        let exit = self.reaper.subscribe(pid as i32);
-        let status = match tokio::time::timeout(CALL_TIMEOUT, exit).await {
-            Ok(Ok(exit)) => exit.status,
-            Ok(Err(_)) => return Err(Error::Other("reaper stopped".into())),
-            Err(_) => {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                return Err(Error::Runtime(format!(
-                    "{} {verb} {id} did not finish within {CALL_TIMEOUT:?}",
-                    self.name
-                )));
-            }
+        let Some(status) = self.reaper.wait_bounded(pid, CALL_TIMEOUT).await else {
+            return Err(Error::Runtime(format!(
+                "{} {verb} {id} did not finish within {CALL_TIMEOUT:?}",
+                self.name
+            )));
         };
         let stdout = match &captured {
             Some((out, _)) => std::fs::read(out).unwrap_or_default(),
