@@ -300,3 +300,99 @@ fn bad_runtime_options_are_a_clear_error() {
         assert_no_leftovers(&id);
     }
 }
+
+/// The owner (uid, gid) of what `/proc/<pid>/fd/<fd>` refers to.
+fn fd_owner(pid: u32, fd: u32) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).unwrap();
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn runtime_options_place_the_shim_and_own_the_pipes() {
+    let id = unique_id("shimopts");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    // A cgroup for the shim, in the pids hierarchy only.
+    let cg_name = format!("/{id}-shim");
+    let cg_dir = PathBuf::from(format!("/sys/fs/cgroup/pids{cg_name}"));
+    std::fs::create_dir_all(&cg_dir).unwrap();
+    let opts = OptionsFile::new(
+        "shimopts",
+        &format!("ShimCgroup = \"{cg_name}\"\nIoUid = 1000\nIoGid = 1001\n"),
+    );
+    let log = std::env::temp_dir().join(format!("{id}.log"));
+    let uri = format!("file://{}", log.display());
+    // Not run_detached: its --null-io would give the init /dev/null.
+    let image = env().image;
+    let cfg = opts.path();
+    ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        &cfg,
+        "--log-uri",
+        &uri,
+        &image,
+        &id,
+        "sleep",
+        "1000",
+    ]);
+    let shim = shim_pid(&id);
+    let cgroups = std::fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
+    assert!(
+        cgroups
+            .lines()
+            .any(|l| l.ends_with(&format!(":pids:{cg_name}"))),
+        "the shim is not in {cg_name}:\n{cgroups}"
+    );
+    // One step above containerd's OOM score, as containerd-shim-runc-v2.
+    let containerd: u32 = std::fs::read_to_string(env().dir.join("containerd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let score = |pid: u32| -> i32 {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(score(shim), (score(containerd) + 1).min(1000));
+    // The init's stdout and stderr are the shim's pipes, owned by IoUid/IoGid.
+    let mut req = api::ConnectRequest::new();
+    req.id = id.clone();
+    let init = shim_client(&id)
+        .connect(ttrpc_ctx(), &req)
+        .unwrap()
+        .task_pid;
+    assert_eq!(fd_owner(init, 1), (1000, 1001));
+    assert_eq!(fd_owner(init, 2), (1000, 1001));
+    remove(&id);
+    wait_until("the shim to exit", Duration::from_secs(10), || !alive(shim));
+    std::fs::remove_dir(&cg_dir).unwrap();
+    let _ = std::fs::remove_file(log);
+}
+
+#[test]
+fn the_create_options_of_ctr_no_pivot_are_accepted() {
+    let id = unique_id("nopivot");
+    let image = env().image;
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--no-pivot",
+        &image,
+        &id,
+        "sh",
+        "-c",
+        "echo without pivot_root",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "without pivot_root\n");
+    assert_no_leftovers(&id);
+}
