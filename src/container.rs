@@ -211,7 +211,11 @@ impl Container {
         let spec = load_spec(&bundle)?;
         let opts = options::ShimOptions::decode(req.options.as_ref())?;
         let runtime: Arc<dyn Runtime> = match &opts.binary_name {
-            Some(_) => Arc::new(Runc::new(&opts, &shared.namespace, shared.reaper.clone())?),
+            Some(_) => {
+                let runc = Runc::new(&opts, &shared.namespace, shared.reaper.clone())?;
+                runc.record_in(&bundle)?;
+                Arc::new(runc)
+            }
             None => shared.runtime.clone(),
         };
         if !req.checkpoint.is_empty() {

@@ -173,16 +173,11 @@ impl ProcessIo {
             }
             out => {
                 let err = log_uri::parse(&paths.stderr)?;
-                // One open log file for both streams when they name the same.
-                let mut file = None;
-                let stdout = output(out.clone(), "stdout", owner, &mut outputs, &mut file)?;
-                if err != out {
-                    file = None;
-                }
-                (
-                    stdout,
-                    output(err, "stderr", owner, &mut outputs, &mut file)?,
-                )
+                let mut files = FileSinks::default();
+                let stdout = output(out, "stdout", owner, &mut outputs, &mut files)?;
+                let stderr = output(err, "stderr", owner, &mut outputs, &mut files)?;
+                files.start(&mut outputs);
+                (stdout, stderr)
             }
         };
         io.copies
@@ -378,35 +373,50 @@ pub async fn wait_drained(mut drained: watch::Receiver<bool>, limit: Duration) -
         .is_ok_and(|r| r.is_ok())
 }
 
+/// The `file://` outputs of one process: each log file with the pipes that
+/// go into it. One copy serves a file's streams (stdout, then stderr), so
+/// what a process wrote to stdout before it wrote to stderr is in the file
+/// before it, as with one writer.
+#[derive(Default)]
+struct FileSinks(Vec<(std::path::PathBuf, File, Vec<(OwnedFd, String)>)>);
+
+impl FileSinks {
+    /// A pipe into the log file at `path`; returns the process's end.
+    fn add(
+        &mut self,
+        path: std::path::PathBuf,
+        name: &str,
+        owner: &IoOwner<'_>,
+    ) -> Result<OwnedFd> {
+        let (r, w) = owner.pipe()?;
+        match self.0.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, _, sources)) => sources.push((r, name.to_string())),
+            None => {
+                let file = log_uri::open_file(&path)?;
+                self.0.push((path, file, vec![(r, name.to_string())]));
+            }
+        }
+        Ok(w)
+    }
+
+    fn start(self, copies: &mut Vec<JoinHandle<()>>) {
+        for (_, file, sources) in self.0 {
+            copies.push(tokio::spawn(log_uri::copy_to_file(sources, file)));
+        }
+    }
+}
+
 fn output(
     sink: Sink,
     name: &str,
     owner: &IoOwner<'_>,
     copies: &mut Vec<JoinHandle<()>>,
-    shared_file: &mut Option<File>,
+    files: &mut FileSinks,
 ) -> Result<OwnedFd> {
     let path = match sink {
         Sink::None => return dev_null(),
         Sink::Fifo(path) => path,
-        Sink::File(path) => {
-            let file = match shared_file {
-                Some(f) => f
-                    .try_clone()
-                    .io_context(|| format!("share {}", path.display()))?,
-                None => {
-                    let f = log_uri::open_file(&path)?;
-                    *shared_file = Some(f.try_clone().io_context(|| "share log file")?);
-                    f
-                }
-            };
-            let (r, w) = owner.pipe()?;
-            copies.push(tokio::spawn(log_uri::copy_to_file(
-                r,
-                file,
-                name.to_string(),
-            )));
-            return Ok(w);
-        }
+        Sink::File(path) => return files.add(path, name, owner),
         Sink::Binary { .. } => {
             return Err(Error::InvalidArgument(format!(
                 "{name}: a binary:// logger must be given for stdout"

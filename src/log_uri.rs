@@ -85,83 +85,107 @@ pub fn open_file(path: &PathBuf) -> Result<std::fs::File> {
         .io_context(|| format!("open log file {}", path.display()))
 }
 
-/// Copies everything from the pipe `from` into the log file `to`, until end
-/// of file or until this future is dropped (its task aborted). The copy runs
-/// on a thread of its own: file writes block (writeback throttling), and the
-/// shim's event loop must not. read/write rather than splice: splice into a
-/// file holds the pipe's lock while it writes the page cache, which stalls
-/// the container's writer; with read/write both sides run at once.
-pub async fn copy_to_file(from: OwnedFd, to: std::fs::File, name: String) {
+/// Copies everything from the pipes `sources` (a process's stdout, then its
+/// stderr) into the log file `to`, until each reaches end of file or until
+/// this future is dropped (its task aborted). The copy runs on a thread of
+/// its own: file writes block (writeback throttling), and the shim's event
+/// loop must not. One thread for all the file's streams keeps their order:
+/// when several pipes hold data, the earlier stream goes first. read/write
+/// rather than splice: splice into a file holds the pipe's lock while it
+/// writes the page cache, which stalls the container's writer.
+pub async fn copy_to_file(sources: Vec<(OwnedFd, String)>, to: std::fs::File) {
+    let names: Vec<String> = sources.iter().map(|(_, n)| n.clone()).collect();
+    let label = names.join("+");
     let (cancel_r, cancel_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
-            log::warn!("{name}: create cancel pipe: {e}");
+            log::warn!("{label}: create cancel pipe: {e}");
             return;
         }
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let thread_name = name.clone();
+    let thread_label = label.clone();
     let spawned = std::thread::Builder::new()
-        .name(format!("log-{name}"))
+        .name(format!("log-{label}"))
         .stack_size(64 * 1024)
         .spawn(move || {
-            let total = copy_blocking(from, to, cancel_r, &thread_name);
+            let total = copy_blocking(sources, to, cancel_r, &thread_label);
             let _ = done_tx.send(total);
         });
     if let Err(e) = spawned {
-        log::warn!("{name}: start copy thread: {e}");
+        log::warn!("{label}: start copy thread: {e}");
         return;
     }
     // Dropping `cancel_w` (this future dropped) wakes the thread to stop.
     let _cancel = cancel_w;
     if let Ok(total) = done_rx.await {
-        log::debug!("wrote {total} bytes of {name}");
+        log::debug!("wrote {total} bytes of {label}");
     }
 }
 
 /// The copy thread's loop: poll for output or cancellation, read, append.
-fn copy_blocking(from: OwnedFd, mut to: std::fs::File, cancel: OwnedFd, name: &str) -> u64 {
+fn copy_blocking(
+    mut sources: Vec<(OwnedFd, String)>,
+    mut to: std::fs::File,
+    cancel: OwnedFd,
+    label: &str,
+) -> u64 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::io::Write;
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
-    let mut grown = false;
-    loop {
-        let mut fds = [
-            PollFd::new(from.as_fd(), PollFlags::POLLIN),
-            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                log::warn!("{name}: poll: {e}");
-                break;
-            }
-        }
-        if fds[1].any().unwrap_or(true) {
-            log::debug!("{name}: copy stopped");
-            break;
-        }
-        match nix::unistd::read(&from, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if !grown && n >= crate::io::DEFAULT_PIPE_SIZE {
-                    // The writer filled the pipe: give it room.
-                    crate::io::grow_pipe(from.as_fd());
-                    grown = true;
-                }
-                if let Err(e) = to.write_all(&buf[..n]) {
-                    log::warn!("{name}: write log file: {e}");
+    let mut grown = vec![false; sources.len()];
+    while !sources.is_empty() {
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = sources
+                .iter()
+                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(cancel.as_fd(), PollFlags::POLLIN));
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    log::warn!("{label}: poll: {e}");
                     break;
                 }
-                total += n as u64;
             }
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-            Err(e) => {
-                log::warn!("{name}: {e}");
+            if fds.last().and_then(|f| f.any()).unwrap_or(true) {
+                log::debug!("{label}: copy stopped");
                 break;
             }
+            fds.iter().map(|f| f.any().unwrap_or(false)).collect()
+        };
+        // In stream order; a stream at end of file is dropped.
+        let mut ended = Vec::new();
+        for (i, (fd, name)) in sources.iter().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) => ended.push(i),
+                Ok(n) => {
+                    if !grown[i] && n >= crate::io::DEFAULT_PIPE_SIZE {
+                        // The writer filled the pipe: give it room.
+                        crate::io::grow_pipe(fd.as_fd());
+                        grown[i] = true;
+                    }
+                    if let Err(e) = to.write_all(&buf[..n]) {
+                        log::warn!("{label}: write log file ({name}): {e}");
+                        return total;
+                    }
+                    total += n as u64;
+                }
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => {
+                    log::warn!("{label}: read {name}: {e}");
+                    ended.push(i);
+                }
+            }
+        }
+        for i in ended.into_iter().rev() {
+            sources.remove(i);
+            grown.remove(i);
         }
     }
     total
@@ -281,7 +305,10 @@ mod tests {
         let path = temp_file("append");
         std::fs::write(&path, b"old\n").unwrap();
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let copy = tokio::spawn(copy_to_file(r, open_file(&path).unwrap(), "t".into()));
+        let copy = tokio::spawn(copy_to_file(
+            vec![(r, "t".into())],
+            open_file(&path).unwrap(),
+        ));
         let payload: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
         let expected = payload.clone();
         tokio::task::spawn_blocking(move || std::fs::File::from(w).write_all(&payload))
@@ -304,7 +331,10 @@ mod tests {
         let path = temp_file("abort");
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         // The writer stays open, as a grandchild holding stdout would.
-        let copy = tokio::spawn(copy_to_file(r, open_file(&path).unwrap(), "t".into()));
+        let copy = tokio::spawn(copy_to_file(
+            vec![(r, "t".into())],
+            open_file(&path).unwrap(),
+        ));
         tokio::time::sleep(Duration::from_millis(50)).await;
         copy.abort();
         let _ = copy.await;
@@ -319,6 +349,29 @@ mod tests {
                 _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_stdout_wrote_first_lands_first() {
+        use std::io::Write;
+        let path = temp_file("order");
+        let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let sources = vec![(out_r, "stdout".into()), (err_r, "stderr".into())];
+        let copy = tokio::spawn(copy_to_file(sources, open_file(&path).unwrap()));
+        let payload = vec![b'o'; 3_000_000];
+        tokio::task::spawn_blocking(move || {
+            // One writer: all of stdout, then a line on stderr.
+            std::fs::File::from(out_w).write_all(&payload).unwrap();
+            std::fs::File::from(err_w).write_all(b"err\n").unwrap();
+        })
+        .await
+        .unwrap();
+        copy.await.unwrap();
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), 3_000_004);
+        assert_eq!(&got[3_000_000..], b"err\n", "stderr overtook stdout");
         std::fs::remove_file(path).unwrap();
     }
 }

@@ -422,39 +422,7 @@ fn the_delete_action_cleans_up_after_a_killed_shim() {
     let id = unique_id("deadshim");
     let _cleanup = Cleanup(vec![id.clone()]);
     run_detached(&id, &[], &["sleep", "1000"]);
-    let shim = shim_pid(&id);
-    let init: i32 = std::fs::read_to_string(bundle(&id).join("init.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let socket = shim_socket(&id);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    // containerd notices, runs `containerd-shim-rust-v2 delete`, and marks the task stopped.
-    wait_until(
-        "containerd to clean up after the dead shim",
-        Duration::from_secs(20),
-        || task_status(&id).as_deref() != Some("RUNNING"),
-    );
-    wait_until(
-        "the container's init to be killed",
-        Duration::from_secs(10),
-        || !alive(init as u32),
-    );
-    remove(&id);
-    assert_no_leftovers(&id);
-    // containerd runs the `delete` action asynchronously after it noticed
-    // the dead shim; the action removes the socket nobody listens on.
-    let path = socket.trim_start_matches("unix://").to_string();
-    wait_until(
-        &format!("the dead shim's socket {path} to be removed"),
-        Duration::from_secs(10),
-        || !std::path::Path::new(&path).exists(),
-    );
+    kill_the_shim_and_check_cleanup(&id);
 }
 
 // ---- bad input, sent straight to the shim's socket ----

@@ -22,9 +22,15 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     crate::id::validate("container", &flags.id).map_err(|e| e.to_string())?;
     let bundle = super::bundle_dir(flags).map_err(|e| format!("bundle: {e}"))?;
     let root = super::state_root(&flags.namespace);
-    // This action is a fresh single-threaded process: libcontainer may run here.
-    if let Err(e) = helper::delete(&root, &flags.id, true) {
-        log::warn!("force delete {}: {e}", flags.id);
+    match crate::runtime::runc::delete_recorded(&bundle, &flags.id) {
+        Ok(true) => {}
+        // This action is a fresh single-threaded process: libcontainer may run here.
+        Ok(false) => {
+            if let Err(e) = helper::delete(&root, &flags.id, true) {
+                log::warn!("force delete {}: {e}", flags.id);
+            }
+        }
+        Err(e) => log::warn!("force delete {} in its external runtime: {e}", flags.id),
     }
     let _ = std::fs::remove_dir_all(root.join(".bundles").join(&flags.id));
     mount::unmount_all(&bundle.join("rootfs"));

@@ -58,6 +58,34 @@ pub fn default_root(namespace: &str) -> PathBuf {
     Path::new(DEFAULT_ROOT).join(namespace)
 }
 
+/// The bundle file that names the external runtime of a container.
+const RECORD: &str = "external-runtime.json";
+
+/// For the `delete` action: if the bundle's container ran on an external
+/// runtime, force-deletes it there (`<binary> --root <root> delete --force`)
+/// and returns true. That action is a short-lived process of its own, no
+/// subreaper, so waiting for the child directly is right there.
+pub fn delete_recorded(bundle: &Path, id: &str) -> std::result::Result<bool, String> {
+    let Ok(text) = std::fs::read_to_string(bundle.join(RECORD)) else {
+        return Ok(false);
+    };
+    let record: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{RECORD}: {e}"))?;
+    let (Some(binary), Some(root)) = (record["binary"].as_str(), record["root"].as_str()) else {
+        return Err(format!("{RECORD} names no binary and root: {text}"));
+    };
+    let out = Command::new(binary)
+        .args(["--root", root, "delete", "--force", id])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {binary} delete: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && !stderr.contains("does not exist") {
+        return Err(format!("{binary} delete --force {id}: {}", stderr.trim()));
+    }
+    Ok(true)
+}
+
 /// Files removed when dropped.
 #[derive(Default)]
 struct Scratch(Vec<PathBuf>);
@@ -109,6 +137,15 @@ impl Runc {
             no_new_keyring: opts.no_new_keyring,
             reaper,
         })
+    }
+
+    /// Notes in the bundle which runtime and root hold the container, for
+    /// the shim's `delete` action, which runs after the shim died and has
+    /// nothing else to go by (the Go shim keeps `options.json` for this).
+    pub fn record_in(&self, bundle: &Path) -> Result<()> {
+        let record = serde_json::json!({"binary": self.binary, "root": self.root});
+        let path = bundle.join(RECORD);
+        std::fs::write(&path, record.to_string()).io_context(|| format!("write {}", path.display()))
     }
 
     /// The runtime's state root (`--root`).

@@ -396,3 +396,25 @@ fn the_create_options_of_ctr_no_pivot_are_accepted() {
     assert_eq!(stdout(&out), "without pivot_root\n");
     assert_no_leftovers(&id);
 }
+
+#[test]
+fn the_delete_action_cleans_up_a_runc_container_after_a_killed_shim() {
+    let id = unique_id("runcdead");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let opts = OptionsFile::new("runcdead", "BinaryName = \"/usr/sbin/runc\"\n");
+    run_detached(
+        &id,
+        &["--runtime-config-path", &opts.path()],
+        &["sleep", "1000"],
+    );
+    let runc_state = PathBuf::from("/run/containerd/runc")
+        .join(NAMESPACE)
+        .join(&id);
+    assert!(runc_state.exists(), "no runc state for {id}");
+    kill_the_shim_and_check_cleanup(&id);
+    assert!(
+        !runc_state.exists(),
+        "runc state left: {}",
+        runc_state.display()
+    );
+}
