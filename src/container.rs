@@ -65,8 +65,17 @@ pub struct Container {
     runtime: Arc<dyn Runtime>,
     /// Owner of the stdio pipes (IoUid/IoGid), for execs too.
     io_ids: (u32, u32),
-    /// Frozen by Pause (the cgroup freezer), until Resume.
-    paused: Mutex<bool>,
+    /// Where Pause and Resume (the cgroup freezer) have the container.
+    freezer: Mutex<Freezer>,
+}
+
+/// Pause and Resume: each a transition of the container's cgroup freezer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freezer {
+    Thawed,
+    Freezing,
+    Frozen,
+    Thawing,
 }
 
 /// The type URL containerd gives an exec's process spec.
@@ -238,7 +247,7 @@ impl Container {
                     execs: Mutex::new(HashMap::new()),
                     runtime,
                     io_ids: (opts.io_uid, opts.io_gid),
-                    paused: Mutex::new(false),
+                    freezer: Mutex::new(Freezer::Thawed),
                 });
                 container.watch_init(shared);
                 shared.publisher.publish(&container.create_event(req));
@@ -578,11 +587,30 @@ impl Container {
         Ok(pids)
     }
 
+    /// Paused, or on its way into or out of it.
     pub fn is_paused(&self) -> bool {
-        *self.paused.lock().unwrap()
+        *self.freezer.lock().unwrap() != Freezer::Thawed
     }
 
-    /// The running container's state word for errors.
+    /// Moves the freezer state from `from` to `to`, or says why not.
+    fn freezer_step(&self, from: Freezer, to: Freezer) -> Result<()> {
+        let mut f = self.freezer.lock().unwrap();
+        if *f != from {
+            return Err(Error::FailedPrecondition(match (*f, from) {
+                (Freezer::Frozen, Freezer::Thawed) => {
+                    format!("container {} is already paused", self.id)
+                }
+                (Freezer::Thawed, _) => {
+                    format!("cannot resume container {}: it is not paused", self.id)
+                }
+                _ => format!("container {} is being paused or resumed", self.id),
+            }));
+        }
+        *f = to;
+        Ok(())
+    }
+
+    /// Fails with FailedPrecondition unless the init is running.
     fn require_running(&self, what: &str) -> Result<()> {
         match self.init.status() {
             Status::Running => Ok(()),
@@ -597,14 +625,13 @@ impl Container {
     /// Freezes every process of the running container; publishes /tasks/paused.
     pub async fn pause(&self, shared: &Shared) -> Result<()> {
         self.require_running("pause")?;
-        if self.is_paused() {
-            return Err(Error::FailedPrecondition(format!(
-                "container {} is already paused",
-                self.id
-            )));
-        }
-        self.runtime.pause(&self.id, &self.cgroups_path).await?;
-        *self.paused.lock().unwrap() = true;
+        self.freezer_step(Freezer::Thawed, Freezer::Freezing)?;
+        let frozen = self.runtime.pause(&self.id, &self.cgroups_path).await;
+        *self.freezer.lock().unwrap() = match frozen {
+            Ok(()) => Freezer::Frozen,
+            Err(_) => Freezer::Thawed,
+        };
+        frozen?;
         let mut ev = TaskPaused::new();
         ev.container_id = self.id.clone();
         shared.publisher.publish(&ev);
@@ -613,14 +640,13 @@ impl Container {
 
     /// Thaws a paused container; publishes /tasks/resumed.
     pub async fn resume(&self, shared: &Shared) -> Result<()> {
-        if !self.is_paused() {
-            return Err(Error::FailedPrecondition(format!(
-                "cannot resume container {}: it is not paused",
-                self.id
-            )));
-        }
-        self.runtime.resume(&self.id, &self.cgroups_path).await?;
-        *self.paused.lock().unwrap() = false;
+        self.freezer_step(Freezer::Frozen, Freezer::Thawing)?;
+        let thawed = self.runtime.resume(&self.id, &self.cgroups_path).await;
+        *self.freezer.lock().unwrap() = match thawed {
+            Ok(()) => Freezer::Thawed,
+            Err(_) => Freezer::Frozen,
+        };
+        thawed?;
         let mut ev = TaskResumed::new();
         ev.container_id = self.id.clone();
         shared.publisher.publish(&ev);
