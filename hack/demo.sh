@@ -34,6 +34,16 @@ for c in pod-a pod-b; do
 done
 ctr task ls
 echo "shim processes: $(pgrep -fc "containerd-shim-rust-v2 .*-address $CONTAINERD_ADDRESS") (for 2 containers)"
+
+echo
+echo "\$ ctr task exec --exec-id hello pod-a sh -c 'echo ...'"
+ctr task exec --exec-id hello pod-a sh -c 'echo "hello from an exec in $(hostname)"'
+echo "\$ ctr task pause pod-a; ctr task ls; ctr task resume pod-a"
+ctr task pause pod-a
+ctr task ls
+ctr task resume pod-a
+echo "\$ ctr task metrics pod-a"
+ctr task metrics pod-a
 for c in pod-a pod-b; do
   ctr task kill -s SIGKILL $c
 done
