@@ -78,12 +78,28 @@ fn vm_rss(pid: u32) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// The shim address containerd keeps in a task's bundle.
+/// The shim address containerd keeps in a task's bundle: `address` (1.x),
+/// or `bootstrap.json`'s "address" (2.x, which also writes one into the
+/// bundle of each container it sends to its sandbox's shim).
 fn bundle_address(state_dir: &Path, id: &str) -> String {
-    let p = state_dir.join(format!("io.containerd.runtime.v2.task/k8s.io/{id}/address"));
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        .trim()
+    let bundle = state_dir.join(format!("io.containerd.runtime.v2.task/k8s.io/{id}"));
+    if let Ok(a) = std::fs::read_to_string(bundle.join("address")) {
+        return a.trim().to_string();
+    }
+    let p = bundle.join("bootstrap.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: neither address nor bootstrap.json ({e}); bundle has {:?}",
+            bundle.display(),
+            std::fs::read_dir(&bundle)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        )
+    });
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", p.display()));
+    v["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no address: {text}", p.display()))
         .to_string()
 }
 
