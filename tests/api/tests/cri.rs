@@ -340,6 +340,15 @@ async fn cri_pod_runs_in_one_shim() {
             pod_sandbox_id: pod_id.clone(),
         })
         .await;
+    let stopped_state = cri
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.clone(),
+            verbose: false,
+        })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().status)
+        .map(|s| s.state);
     let remove = cri
         .remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: pod_id.clone(),
@@ -353,6 +362,10 @@ async fn cri_pod_runs_in_one_shim() {
         }
     };
     stop.unwrap_or_else(|e| panic!("StopPodSandbox: {e:?}"));
+    assert!(
+        stopped_state == Some(PodSandboxState::SandboxNotready as i32),
+        "after StopPodSandbox the sandbox is {stopped_state:?}, not NotReady"
+    );
     remove.unwrap_or_else(|e| panic!("RemovePodSandbox: {e:?}"));
 
     let left = cri
