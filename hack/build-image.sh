@@ -5,6 +5,9 @@
 # Usage: hack/build-image.sh OUT_TAR [NAME]
 #   NAME defaults to docker.io/library/busybox:latest
 #   env BUSYBOX overrides the busybox binary (default /bin/busybox)
+#   env IMAGE_CMD is the image config's Cmd as a JSON array (default ["sh"]);
+#     hack/containerd-up.sh builds its CRI pause image with it. The cache
+#     below does not look at it: use one OUT_TAR per Cmd.
 #
 # The tarball is an OCI layout (oci-layout, index.json, blobs/sha256/...) plus a
 # docker-style manifest.json so `docker load` accepts it too. One uncompressed
@@ -32,10 +35,12 @@ mkdir -p "$(dirname "$OUT")"
 tmp="$OUT.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 
-python3 - "$BUSYBOX" "$tmp" "$NAME" <<'PY'
+python3 - "$BUSYBOX" "$tmp" "$NAME" "${IMAGE_CMD:-[\"sh\"]}" <<'PY'
 import hashlib, io, json, subprocess, sys, tarfile
 
 busybox, out, name = sys.argv[1:4]
+cmd = json.loads(sys.argv[4])
+assert isinstance(cmd, list) and all(isinstance(a, str) for a in cmd), "IMAGE_CMD: a JSON array of strings"
 
 def info(path, type_=tarfile.REGTYPE, mode=0o644, size=0, link=""):
     ti = tarfile.TarInfo(path)
@@ -79,7 +84,7 @@ config = js({
     "architecture": "amd64",
     "os": "linux",
     "config": {
-        "Cmd": ["sh"],
+        "Cmd": cmd,
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     },
     "rootfs": {"type": "layers", "diff_ids": [layer_digest]},

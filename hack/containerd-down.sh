@@ -8,8 +8,12 @@
 #   3. `runc delete --force`s leftover runc (or youki-style) containers whose
 #      state.json references DIR (bundles live in DIR/state), then removes that
 #      state dir, so ids can be reused;
-#   4. unmounts every mount at or under DIR, deepest first (`umount -l` fallback);
-#   5. removes DIR (refuses if a mount is still there).
+#   4. with CRI=1's network (DIR/cni/bridge names it): deletes the bridge
+#      and libcni's cache entries of that network in /var/lib/cni (the
+#      host-local IPAM state is under DIR/cni; the pods' netns are mounts
+#      under DIR/state, unmounted in 5, and their veths go with them);
+#   5. unmounts every mount at or under DIR, deepest first (`umount -l` fallback);
+#   6. removes DIR (refuses if a mount is still there).
 # Cgroups are otherwise left alone. Idempotent: succeeds if already down.
 #
 # Usage: hack/containerd-down.sh DIR
@@ -116,7 +120,21 @@ for root in ${RUNC_ROOTS:-/run/containerd/runc/* /run/containerd/rust/* /run/run
 done
 shopt -u nullglob
 
-# ---- 4. mounts ----
+# ---- 4. the CRI network ----
+if [[ -s "$DIR/cni/bridge" ]]; then
+  br=$(cat "$DIR/cni/bridge")
+  if [[ "$br" =~ ^[A-Za-z0-9_.-]{1,15}$ ]]; then
+    if ip link show "$br" >/dev/null 2>&1; then
+      echo "containerd-down: deleting bridge $br"
+      ip link del "$br" || echo "containerd-down: warning: could not delete bridge $br" >&2
+    fi
+    shopt -s nullglob
+    for f in /var/lib/cni/results/"$br"-* /var/lib/cni/cache/results/"$br"-*; do rm -f "$f"; done
+    shopt -u nullglob
+  fi
+fi
+
+# ---- 5. mounts ----
 # Mount points at/under DIR from mountinfo (field 5, octal-escaped), deepest first.
 mounts_under() {
   awk -v dir="$DIR" '{
@@ -142,7 +160,7 @@ if ((${#mnts[@]})); then
   exit 1
 fi
 
-# ---- 5. remove DIR ----
+# ---- 6. remove DIR ----
 if [[ -e "$DIR" ]]; then
   rm -rf --one-file-system "$DIR"
 fi

@@ -21,6 +21,16 @@
 # io.containerd.cri.v1.{runtime,images}) and, on 2.x, NRI (its socket and
 # plugin dirs are pointed into DIR anyway). hack/fetch-containerd.sh fetches 1.7
 # and 2.1: CONTAINERD_BIN=$(hack/fetch-containerd.sh 2.1)/containerd.
+# With CRI=1 the CRI plugin is enabled instead (what kubelet talks to): its
+# root and state under DIR's, runtime handler `rust` (runtime_type
+# io.containerd.rust.v2, with an options table, so the CRI plugin sends
+# runtimeoptions.v1.Options), a locally built pause image as the sandbox
+# image, and a CNI `bridge` network (host-local IPAM on a private /24, its
+# state under DIR/cni) with Debian's plugins from /usr/lib/cni. The bridge
+# (CRI_BRIDGE, default shimcri-<hash of DIR>) and the subnet (CRI_SUBNET,
+# default 10.234.<0-255>.0/24 from the same hash) are per DIR. busybox and
+# pause are then imported into the k8s.io namespace too, and DIR/env also
+# exports CRI_ADDRESS (the containerd socket), CRI_PAUSE_IMAGE, CRI_BRIDGE.
 # Stop it with hack/containerd-down.sh DIR.
 set -euo pipefail
 
@@ -41,6 +51,10 @@ if [[ -z "${CTR_BIN:-}" ]]; then
 fi
 TEST_IMAGE=docker.io/library/busybox:latest
 TEST_IMAGE_TAR=${TEST_IMAGE_TAR:-${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar}
+PAUSE_IMAGE=localhost/containerd-shim-rust-v2/pause:latest
+PAUSE_IMAGE_TAR=${PAUSE_IMAGE_TAR:-${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/pause.tar}
+CRI=${CRI:-0}
+[[ "$CRI" == 0 || "$CRI" == 1 ]] || { echo "containerd-up: CRI must be 0 or 1, not $CRI" >&2; exit 2; }
 SOCK=$DIR/containerd.sock
 PIDFILE=$DIR/containerd.pid
 LOG=$DIR/containerd.log
@@ -67,8 +81,50 @@ CONTAINERD_MAJOR=${CONTAINERD_VERSION%%.*}
 
 mkdir -p "$DIR/root" "$DIR/state" "$DIR/tmp" "$DIR/opt"
 
+if ((CRI)); then
+  hash=$(printf '%s' "$DIR" | sha256sum | cut -c1-6)
+  CRI_BRIDGE=${CRI_BRIDGE:-shimcri-$hash}
+  CRI_SUBNET=${CRI_SUBNET:-10.234.$((16#${hash:0:2})).0/24}
+  ((${#CRI_BRIDGE} <= 15)) || { echo "containerd-up: CRI_BRIDGE=$CRI_BRIDGE is longer than 15 characters" >&2; exit 2; }
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+    { echo "containerd-up: CNI plugins missing in /usr/lib/cni (run hack/install-deps.sh)" >&2; exit 1; }
+  if ip link show "$CRI_BRIDGE" >/dev/null 2>&1; then
+    echo "containerd-up: bridge $CRI_BRIDGE exists already (another containerd-up for $DIR?)" >&2
+    exit 1
+  fi
+  # The network's name is the bridge's: libcni's cache (/var/lib/cni) names
+  # its entries after it, and hack/containerd-down.sh removes them by it.
+  mkdir -p "$DIR/cni/net.d" "$DIR/cni/ipam"
+  echo "$CRI_BRIDGE" >"$DIR/cni/bridge"
+  cat >"$DIR/cni/net.d/10-$CRI_BRIDGE.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "$CRI_BRIDGE",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$CRI_BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$DIR/cni/ipam",
+        "ranges": [[{"subnet": "$CRI_SUBNET"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    }
+  ]
+}
+EOF
+  DISABLED_1='' DISABLED_2=''
+else
+  DISABLED_1='"io.containerd.grpc.v1.cri"'
+  DISABLED_2='"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"'
+fi
+
 # The part of the config every version shares. $1: config version,
-# $2: the disabled plugins (CRI is off: these tests drive containerd with ctr).
+# $2: the disabled plugins (CRI is off unless CRI=1: the other tests drive
+# containerd with ctr and its gRPC API).
 base_config() {
   cat <<EOF
 # Private containerd for containerd-shim-rust-v2 tests (hack/containerd-up.sh).
@@ -106,7 +162,7 @@ if ((CONTAINERD_MAJOR >= 2)); then
   # io.containerd.podsandbox.controller.v1.podsandbox and
   # io.containerd.grpc.v1.sandbox-controllers (they need CRI); harmless for ctr.
   {
-    base_config 3 '"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"'
+    base_config 3 "$DISABLED_2"
     if has_plugin io.containerd.internal.v1.opt; then
       printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
     fi
@@ -117,11 +173,48 @@ if ((CONTAINERD_MAJOR >= 2)); then
     if has_plugin io.containerd.image-verifier.v1.bindir; then
       printf '  [plugins."io.containerd.image-verifier.v1.bindir"]\n    bin_dir = "%s"\n' "$DIR/opt/image-verifier/bin"
     fi
+    if ((CRI)); then
+      cat <<EOF
+  [plugins."io.containerd.grpc.v1.cri"]
+    stream_server_port = "0"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+  [plugins."io.containerd.cri.v1.runtime"]
+    netns_mounts_under_state_dir = true
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.rust]
+      runtime_type = "io.containerd.rust.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.rust.options]
+        NoNewKeyring = true
+    [plugins."io.containerd.cri.v1.runtime".cni]
+      bin_dirs = ["/usr/lib/cni"]
+      conf_dir = "$DIR/cni/net.d"
+EOF
+    fi
   } >"$DIR/config.toml"
 else
   {
-    base_config 2 '"io.containerd.grpc.v1.cri"'
+    base_config 2 "$DISABLED_1"
     printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
+    if ((CRI)); then
+      cat <<EOF
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "$PAUSE_IMAGE"
+    stream_server_port = "0"
+    netns_mounts_under_state_dir = true
+    restrict_oom_score_adj = true
+    # 1.x replaces the default runtimes map with this one: runc is not in it.
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "rust"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rust]
+      runtime_type = "io.containerd.rust.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rust.options]
+        NoNewKeyring = true
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "$DIR/cni/net.d"
+EOF
+    fi
   } >"$DIR/config.toml"
 fi
 
@@ -153,7 +246,26 @@ echo "containerd-up: containerd $CONTAINERD_VERSION pid $pid listening on $SOCK"
 bash "$HACK/build-image.sh" "$TEST_IMAGE_TAR" "$TEST_IMAGE"
 run_ctr images import "$TEST_IMAGE_TAR" || fail "image import failed"
 run_ctr images ls -q | grep -Fxq "$TEST_IMAGE" || fail "$TEST_IMAGE missing after import"
+if ((CRI)); then
+  # A CRI plugin that fails to load (bad config) only logs a warning.
+  # `ctr plugins ls`: TYPE ID PLATFORMS STATUS (the CRI service is type
+  # io.containerd.grpc.v1, id cri, in 1.x and 2.x).
+  run_ctr plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" && $NF == "ok" {f = 1} END {exit !f}' ||
+    fail "the CRI plugin did not load: $(run_ctr plugins ls | grep -wF cri || true)"
+  # The pause container: pid 1 that waits for its SIGKILL (or exits on TERM).
+  IMAGE_CMD='["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]' \
+    bash "$HACK/build-image.sh" "$PAUSE_IMAGE_TAR" "$PAUSE_IMAGE"
+  for tar in "$TEST_IMAGE_TAR" "$PAUSE_IMAGE_TAR"; do
+    "$CTR_BIN" --address "$SOCK" -n k8s.io images import "$tar" || fail "image import of $tar into k8s.io failed"
+  done
+  for img in "$TEST_IMAGE" "$PAUSE_IMAGE"; do
+    "$CTR_BIN" --address "$SOCK" -n k8s.io images ls -q | grep -Fxq "$img" || fail "$img missing in k8s.io after import"
+  done
+fi
 
 printf 'export %s=%q\n' CONTAINERD_ADDRESS "$SOCK" CONTAINERD_NAMESPACE default \
   SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" CONTAINERD_VERSION "$CONTAINERD_VERSION" >"$DIR/env"
+if ((CRI)); then
+  printf 'export %s=%q\n' CRI_ADDRESS "$SOCK" CRI_PAUSE_IMAGE "$PAUSE_IMAGE" CRI_BRIDGE "$CRI_BRIDGE" >>"$DIR/env"
+fi
 echo "containerd-up: ready; source $DIR/env"

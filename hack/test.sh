@@ -4,7 +4,12 @@
 # (default: 1.6 1.7 2.1; override with CONTAINERD_VERSIONS="2.1"), the
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
-# runtime must do all the work), and a check that nothing was left behind.
+# runtime must do all the work), and a check that nothing was left behind;
+# then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
+# CRI plugin, runtime handler `rust`) against a second private containerd of
+# that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
+# same leftover check (sandboxes, netns, veths, IPs too) and, after it is
+# down, a check that its bridge is gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -42,5 +47,24 @@ for version in $VERSIONS; do
     exit 1
   fi
   cleanup
+
+  DIR=$(mktemp -d "/tmp/shim-cri-$version.XXXXXX")
+  CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \
+    hack/containerd-up.sh "$DIR"
+  # shellcheck disable=SC1091
+  source "$DIR/env"
+  ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
+  echo "== CRI end-to-end test on containerd $CONTAINERD_VERSION"
+  if ! cargo test --release --locked -p shim-api-tests --test cri -- --ignored --nocapture ||
+    ! CTR_BIN="$bin/ctr" hack/check-leftovers.sh "$DIR"; then
+    echo "== CRI FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
+  cleanup
+  if ip link show "$CRI_BRIDGE" >/dev/null 2>&1; then
+    echo "== CRI FAILED on containerd $CONTAINERD_VERSION: bridge $CRI_BRIDGE left after containerd-down" >&2
+    exit 1
+  fi
+  unset CRI_ADDRESS CRI_PAUSE_IMAGE CRI_BRIDGE
 done
 echo "== all tests passed on containerd: $VERSIONS"
