@@ -308,14 +308,32 @@ fn fd_owner(pid: u32, fd: u32) -> (u32, u32) {
     (m.uid(), m.gid())
 }
 
+/// A cgroup made by a test, removed on drop once the processes in it (a
+/// shim that exits by itself after its container) are gone.
+struct TestCgroup(PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("test cgroup {} could not be removed", self.0.display());
+    }
+}
+
 #[test]
 fn runtime_options_place_the_shim_and_own_the_pipes() {
     let id = unique_id("shimopts");
-    let _cleanup = Cleanup(vec![id.clone()]);
-    // A cgroup for the shim, in the pids hierarchy only.
+    // A cgroup for the shim, in the pids hierarchy only; dropped after the
+    // container (declared first, dropped last).
     let cg_name = format!("/{id}-shim");
     let cg_dir = PathBuf::from(format!("/sys/fs/cgroup/pids{cg_name}"));
     std::fs::create_dir_all(&cg_dir).unwrap();
+    let cgroup = TestCgroup(cg_dir);
+    let _cleanup = Cleanup(vec![id.clone()]);
     let opts = OptionsFile::new(
         "shimopts",
         &format!("ShimCgroup = \"{cg_name}\"\nIoUid = 1000\nIoGid = 1001\n"),
@@ -372,7 +390,7 @@ fn runtime_options_place_the_shim_and_own_the_pipes() {
     assert_eq!(fd_owner(init, 2), (1000, 1001));
     remove(&id);
     wait_until("the shim to exit", Duration::from_secs(10), || !alive(shim));
-    std::fs::remove_dir(&cg_dir).unwrap();
+    std::fs::remove_dir(&cgroup.0).unwrap();
     let _ = std::fs::remove_file(log);
 }
 
