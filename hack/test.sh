@@ -4,8 +4,7 @@
 # (default: 1.6 1.7 2.1; override with CONTAINERD_VERSIONS="2.1"), the
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
-# runtime must do all the work), then the tests that restart containerd
-# (#[ignore]d in the suite, run alone), and a check that nothing was left behind.
+# runtime must do all the work), and a check that nothing was left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -38,7 +37,6 @@ for version in $VERSIONS; do
   echo "== end-to-end tests on containerd $CONTAINERD_VERSION"
   if ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4 ||
     ! CTR_BIN="$bin/ctr" cargo test --release --locked -p shim-api-tests ||
-    ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --ignored --test-threads=1 ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
