@@ -81,8 +81,9 @@ enum Freezer {
 /// The type URL containerd gives an exec's process spec.
 const PROCESS_SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
-/// Checks an exec's process spec (JSON in an Any) and returns the JSON.
-pub fn parse_exec_spec(spec: Option<&Any>) -> Result<Vec<u8>> {
+/// Checks an exec's process spec (JSON in an Any) against the request's
+/// `terminal` flag and returns the JSON.
+pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
     let any = spec.ok_or_else(|| Error::InvalidArgument("exec has no process spec".into()))?;
     if any.type_url != PROCESS_SPEC_TYPE {
         return Err(Error::InvalidArgument(format!(
@@ -101,6 +102,14 @@ pub fn parse_exec_spec(spec: Option<&Any>) -> Result<Vec<u8>> {
         return Err(Error::InvalidArgument(
             "exec process args must name a command".into(),
         ));
+    }
+    // A mismatch would have the runtime run the process without the pty
+    // the shim waits for (or wait for a console socket it never gets).
+    let spec_terminal = process.terminal().unwrap_or(false);
+    if spec_terminal != terminal {
+        return Err(Error::InvalidArgument(format!(
+            "exec request has terminal {terminal} but its process spec has terminal {spec_terminal}"
+        )));
     }
     Ok(any.value.clone())
 }
@@ -435,7 +444,7 @@ impl Container {
                 )))
             }
         }
-        let json = parse_exec_spec(spec)?;
+        let json = parse_exec_spec(spec, stdio.terminal)?;
         {
             let mut execs = self.execs.lock().unwrap();
             if execs.contains_key(exec_id) {
@@ -545,10 +554,16 @@ impl Container {
     /// Signals a process, or with `all` every process in the container's cgroup.
     pub async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let process = self.process(exec_id)?;
-        let sig = i32::try_from(signal)
-            .ok()
-            .and_then(|s| Signal::try_from(s).ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?;
+        // Signal 0 sends nothing: it only asks whether the process lives.
+        let sig = match signal {
+            0 => None,
+            _ => Some(
+                i32::try_from(signal)
+                    .ok()
+                    .and_then(|s| Signal::try_from(s).ok())
+                    .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?,
+            ),
+        };
         let pid = process.signal_target()?;
         if exec_id.is_empty() && self.runtime.is_external() {
             // The init's signals go through the external runtime, as with
@@ -563,7 +578,7 @@ impl Container {
             for p in pids {
                 match kill(Pid::from_raw(p as i32), sig) {
                     Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => return Err(Error::Other(format!("signal {sig} to pid {p}: {e}"))),
+                    Err(e) => return Err(Error::Other(format!("signal {signal} to pid {p}: {e}"))),
                 }
             }
             return Ok(());
@@ -574,7 +589,7 @@ impl Container {
                 "process {} already finished",
                 process.id
             ))),
-            Err(e) => Err(Error::Other(format!("signal {sig} to pid {pid}: {e}"))),
+            Err(e) => Err(Error::Other(format!("signal {signal} to pid {pid}: {e}"))),
         }
     }
 
@@ -807,5 +822,54 @@ mod tests {
         assert_eq!(path, PathBuf::from("/ns/c1"));
         // the private copy must still find the rootfs of the real bundle
         assert_eq!(done.root().as_ref().unwrap().path(), Path::new("/b/rootfs"));
+    }
+}
+
+#[cfg(test)]
+mod exec_spec_tests {
+    use super::*;
+
+    fn any(json: serde_json::Value) -> Any {
+        let mut a = Any::new();
+        a.type_url = PROCESS_SPEC_TYPE.into();
+        a.value = serde_json::to_vec(&json).unwrap();
+        a
+    }
+
+    fn process(terminal: Option<bool>) -> serde_json::Value {
+        let mut p = serde_json::json!({
+            "args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}
+        });
+        if let Some(t) = terminal {
+            p["terminal"] = t.into();
+        }
+        p
+    }
+
+    #[test]
+    fn the_terminal_flag_must_match_the_process_spec() {
+        parse_exec_spec(Some(&any(process(None))), false).unwrap();
+        parse_exec_spec(Some(&any(process(Some(true)))), true).unwrap();
+        for (spec, terminal) in [(None, true), (Some(false), true), (Some(true), false)] {
+            let err = parse_exec_spec(Some(&any(process(spec))), terminal).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+            assert!(err.to_string().contains("terminal"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_spec_of_another_type_or_not_json_is_refused() {
+        let mut wrong = any(process(None));
+        wrong.type_url = "types.containerd.io/something/else".into();
+        let err = parse_exec_spec(Some(&wrong), false).unwrap_err();
+        assert!(err.to_string().contains("something/else"), "{err}");
+        let mut not_json = any(process(None));
+        not_json.value = b"{".to_vec();
+        let err = parse_exec_spec(Some(&not_json), false).unwrap_err();
+        assert!(err.to_string().contains("not a valid OCI process"), "{err}");
+        assert!(matches!(
+            parse_exec_spec(None, false),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 mod resources;
+mod robust;
 
 use std::io::Read;
 use std::process::Stdio;
@@ -10,7 +11,6 @@ use std::time::Duration;
 
 use common::*;
 use containerd_shim_protos::api;
-use containerd_shim_protos::types::mount::Mount;
 use ttrpc::Code;
 
 #[test]
@@ -427,153 +427,7 @@ fn the_delete_action_cleans_up_after_a_killed_shim() {
 
 // ---- bad input, sent straight to the shim's socket ----
 
-fn bad_bundle(tag: &str, config: &str) -> String {
-    let dir = std::env::temp_dir().join(unique_id(tag));
-    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-    std::fs::write(dir.join("config.json"), config).unwrap();
-    dir.display().to_string()
-}
-
-#[test]
-fn bad_requests_get_clear_errors_and_the_shim_keeps_serving() {
-    let (live, done, _cleanup) = running_and_stopped_in_one_shim("bad");
-    let shim = shim_client(&live);
-    let ctx = ttrpc_ctx;
-    let valid: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle(&live).join("config.json")).unwrap()).unwrap();
-
-    let state = |id: &str| {
-        let mut r = api::StateRequest::new();
-        r.id = id.into();
-        shim.state(ctx(), &r)
-    };
-    expect_code(
-        state("no-such-container"),
-        Code::NOT_FOUND,
-        "no-such-container",
-    );
-    expect_code(state("../escape"), Code::INVALID_ARGUMENT, "container id");
-    expect_code(
-        state("a/../../escape"),
-        Code::INVALID_ARGUMENT,
-        "invalid character '/'",
-    );
-    expect_code(state(""), Code::INVALID_ARGUMENT, "must not be empty");
-
-    let create = |id: &str, bundle: &str, rootfs: Vec<Mount>| {
-        let mut r = api::CreateTaskRequest::new();
-        r.id = id.into();
-        r.bundle = bundle.into();
-        r.rootfs = rootfs;
-        shim.create(ctx(), &r)
-    };
-    expect_code(
-        create(&live, &bundle(&live).display().to_string(), vec![]),
-        Code::ALREADY_EXISTS,
-        &live,
-    );
-
-    let not_json = bad_bundle("notjson", "{ this is not json");
-    let id = unique_id("notjson");
-    expect_code(
-        create(&id, &not_json, vec![]),
-        Code::INVALID_ARGUMENT,
-        "config.json",
-    );
-    assert_no_leftovers(&id);
-
-    let id = unique_id("nobundle");
-    expect_code(
-        create(&id, "/nonexistent/bundle/dir", vec![]),
-        Code::INVALID_ARGUMENT,
-        "/nonexistent/bundle/dir",
-    );
-
-    let mut no_rootfs = valid.clone();
-    no_rootfs["root"]["path"] = "/nonexistent-rootfs-dir".into();
-    let id = unique_id("norootfs");
-    let b = bad_bundle("norootfs", &no_rootfs.to_string());
-    expect_code(
-        create(&id, &b, vec![]),
-        Code::INVALID_ARGUMENT,
-        "/nonexistent-rootfs-dir",
-    );
-    assert_no_leftovers(&id);
-
-    let mut empty_cmd = valid.clone();
-    empty_cmd["process"]["args"] = serde_json::json!([]);
-    let id = unique_id("emptycmd");
-    let b = bad_bundle("emptycmd", &empty_cmd.to_string());
-    expect_code(
-        create(&id, &b, vec![]),
-        Code::INVALID_ARGUMENT,
-        "process.args",
-    );
-    assert_no_leftovers(&id);
-
-    let mut rootfs_rel = valid.clone();
-    rootfs_rel["root"]["path"] = "rootfs".into();
-    let id = unique_id("badmount");
-    let b = bad_bundle("badmount", &rootfs_rel.to_string());
-    let mut m = Mount::new();
-    m.type_ = "nosuchfs".into();
-    m.source = "none".into();
-    expect_code(create(&id, &b, vec![m]), Code::INVALID_ARGUMENT, "nosuchfs");
-    assert_no_leftovers(&id);
-
-    let id = unique_id("badscheme");
-    let b = bad_bundle("badscheme", &rootfs_rel.to_string());
-    let mut r = api::CreateTaskRequest::new();
-    r.id = id.clone();
-    r.bundle = b;
-    r.stdout = "syslog://somewhere".into();
-    expect_code(shim.create(ctx(), &r), Code::INVALID_ARGUMENT, "syslog");
-    assert_no_leftovers(&id);
-
-    let mut start = api::StartRequest::new();
-    start.id = live.clone();
-    expect_code(
-        shim.start(ctx(), &start),
-        Code::FAILED_PRECONDITION,
-        "already running",
-    );
-
-    let mut del = api::DeleteRequest::new();
-    del.id = live.clone();
-    expect_code(
-        shim.delete(ctx(), &del),
-        Code::FAILED_PRECONDITION,
-        "running",
-    );
-
-    let mut kill = api::KillRequest::new();
-    kill.id = live.clone();
-    kill.signal = 999;
-    expect_code(
-        shim.kill(ctx(), &kill),
-        Code::INVALID_ARGUMENT,
-        "invalid signal 999",
-    );
-
-    let mut kill = api::KillRequest::new();
-    kill.id = done.clone();
-    kill.signal = 9;
-    expect_code(shim.kill(ctx(), &kill), Code::NOT_FOUND, "already finished");
-
-    let mut kill = api::KillRequest::new();
-    kill.id = live.clone();
-    kill.exec_id = "no-such-exec".into();
-    kill.signal = 9;
-    expect_code(shim.kill(ctx(), &kill), Code::NOT_FOUND, "no-such-exec");
-
-    // The shim is still serving, and the live container is unharmed.
-    let s = state(&live).expect("State of the live container");
-    assert_eq!(
-        s.status.enum_value().unwrap(),
-        containerd_shim_protos::types::task::Status::RUNNING
-    );
-    assert_eq!(task_status(&live).as_deref(), Some("RUNNING"));
-}
+// Bad input sent straight to the shim's socket: tests/robust (a table).
 
 // ---- the command line containerd uses ----
 

@@ -286,7 +286,16 @@ impl EventLog {
     }
 
     /// Stops listening; returns the topics of the events that name `id`.
-    pub fn stop_topics(mut self, id: &str) -> Vec<String> {
+    pub fn stop_topics(self, id: &str) -> Vec<String> {
+        self.stop_lines(id)
+            .iter()
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Stops listening; returns the lines of the events that name `id`.
+    pub fn stop_lines(mut self, id: &str) -> Vec<String> {
         use std::io::Read;
         std::thread::sleep(Duration::from_millis(300));
         let _ = self.0.kill();
@@ -296,8 +305,7 @@ impl EventLog {
         }
         let _ = self.0.wait();
         text.lines()
-            .filter(|l| l.contains(id))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .filter(|l| l.contains(id) && l.contains("/tasks/"))
             .map(String::from)
             .collect()
     }
