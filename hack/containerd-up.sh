@@ -245,7 +245,10 @@ echo "containerd-up: containerd $CONTAINERD_VERSION pid $pid listening on $SOCK"
 
 bash "$HACK/build-image.sh" "$TEST_IMAGE_TAR" "$TEST_IMAGE"
 run_ctr images import "$TEST_IMAGE_TAR" || fail "image import failed"
-run_ctr images ls -q | grep -Fxq "$TEST_IMAGE" || fail "$TEST_IMAGE missing after import"
+# The list is read whole first: `grep -q` stops reading at its match, and
+# with pipefail ctr's EPIPE on a longer list would fail the check.
+images=$(run_ctr images ls -q) || fail "ctr images ls failed"
+grep -Fxq "$TEST_IMAGE" <<<"$images" || fail "$TEST_IMAGE missing after import"
 if ((CRI)); then
   # A CRI plugin that fails to load (bad config) only logs a warning.
   # `ctr plugins ls`: TYPE ID PLATFORMS STATUS (the CRI service is type
@@ -258,8 +261,9 @@ if ((CRI)); then
   for tar in "$TEST_IMAGE_TAR" "$PAUSE_IMAGE_TAR"; do
     "$CTR_BIN" --address "$SOCK" -n k8s.io images import "$tar" || fail "image import of $tar into k8s.io failed"
   done
+  images=$("$CTR_BIN" --address "$SOCK" -n k8s.io images ls -q) || fail "ctr -n k8s.io images ls failed"
   for img in "$TEST_IMAGE" "$PAUSE_IMAGE"; do
-    "$CTR_BIN" --address "$SOCK" -n k8s.io images ls -q | grep -Fxq "$img" || fail "$img missing in k8s.io after import"
+    grep -Fxq "$img" <<<"$images" || fail "$img missing in k8s.io after import"
   done
 fi
 
