@@ -449,20 +449,14 @@ enum Source {
     Pty,
 }
 
-async fn copy_output(from: pipe::Receiver, to: pipe::Sender, name: String, source: Source) {
+async fn copy_output(from: pipe::Receiver, mut to: pipe::Sender, name: String, source: Source) {
     let copied = match source {
         Source::Pipe => splice_pipe(&from, &to).await,
         Source::Pty => {
             let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
-            let mut to = to;
-            let r = tokio::io::copy_buf(&mut reader, &mut to).await;
-            return finish_output(r, &to, &name).await;
+            tokio::io::copy_buf(&mut reader, &mut to).await
         }
     };
-    finish_output(copied, &to, &name).await
-}
-
-async fn finish_output(copied: std::io::Result<u64>, to: &pipe::Sender, name: &str) {
     match copied {
         Ok(n) => log::debug!("copied {n} bytes of {name}"),
         // A pty master reads EIO once the last holder of the slave is gone.

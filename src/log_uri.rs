@@ -94,8 +94,11 @@ pub fn open_file(path: &PathBuf) -> Result<std::fs::File> {
 /// rather than splice: splice into a file holds the pipe's lock while it
 /// writes the page cache, which stalls the container's writer.
 pub async fn copy_to_file(sources: Vec<(OwnedFd, String)>, to: std::fs::File) {
-    let names: Vec<String> = sources.iter().map(|(_, n)| n.clone()).collect();
-    let label = names.join("+");
+    let label = sources
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect::<Vec<_>>()
+        .join("+");
     let (cancel_r, cancel_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
