@@ -15,7 +15,7 @@ hack/install-deps.sh >/dev/null
 cargo build --release --locked --features e2e
 cargo build --release --locked --features e2e --example bench
 bin=$(hack/fetch-containerd.sh "$version")
-DIR=$(mktemp -d "/tmp/shim-bench-$version.XXXXXX")
+DIR=$(mktemp -d "/tmp/bench-$version.XXXXXX")
 trap 'hack/containerd-down.sh "$DIR" >/dev/null' EXIT
 # runc and containerd-shim-runc-v2 (Debian's, in /usr/sbin and /usr/bin) stay
 # on containerd's PATH for side A.
