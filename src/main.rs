@@ -6,27 +6,7 @@
 //! them back to containerd; `io` owns the stdio FIFOs.
 #![deny(unsafe_code)]
 
-mod address;
-mod bootstrap;
-mod cgroup;
-mod cli;
-mod cmd;
-mod container;
-mod error;
-mod events;
-mod handover;
-mod id;
-mod io;
-mod log_uri;
-mod logger;
-mod mount;
-mod options;
-mod process;
-mod reaper;
-mod runtime;
-mod service;
-mod sys;
-
+use containerd_shim_rust_v2::{cli, cmd, logger, runtime};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
