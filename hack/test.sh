@@ -4,7 +4,9 @@
 # (default: 1.6 1.7 2.1; override with CONTAINERD_VERSIONS="2.1"), the
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
-# runtime must do all the work), and a check that nothing was left behind;
+# runtime must do all the work; a 200-cycle soak of one pod shim among them),
+# then alone the tests that restart that containerd (down 2 s and 60 s while
+# a container exits), and a check that nothing was left behind;
 # then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
 # CRI plugin, runtime handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
@@ -20,7 +22,7 @@ hack/install-deps.sh
 FEATURES=(--release --locked --features e2e)
 cargo build "${FEATURES[@]}"
 echo "== unit tests"
-cargo test "${FEATURES[@]}" --bins
+cargo test "${FEATURES[@]}" --lib --bins
 # Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
@@ -40,8 +42,10 @@ for version in $VERSIONS; do
   source "$DIR/env"
   ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
   echo "== end-to-end tests on containerd $CONTAINERD_VERSION"
+  # Then, alone, the tests that stop and start this containerd (--ignored).
   if ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4 ||
     ! CTR_BIN="$bin/ctr" cargo test --release --locked -p shim-api-tests ||
+    ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --ignored --test-threads=1 ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
