@@ -5,6 +5,7 @@
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
 # runtime must do all the work), and a check that nothing was left behind;
+# then install/uninstall/check (tests/install.rs, its own containerd);
 # then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
 # CRI plugin, runtime handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
@@ -25,6 +26,7 @@ cargo test "${FEATURES[@]}" --bins
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
 cargo test "${FEATURES[@]}" --test e2e --no-run
+cargo test "${FEATURES[@]}" --test install --no-run
 cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
@@ -47,6 +49,13 @@ for version in $VERSIONS; do
     exit 1
   fi
   cleanup
+  # install/uninstall/check (tests/install.rs): starts and stops a
+  # containerd of this version of its own, from the config `install` wrote.
+  echo "== install/uninstall/check on containerd $CONTAINERD_VERSION"
+  if ! CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test install -- --test-threads=1; then
+    echo "== install FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
 
   DIR=$(mktemp -d "/tmp/shim-cri-$version.XXXXXX")
   CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \
