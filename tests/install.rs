@@ -293,7 +293,9 @@ fn shims_of(sock: &str) -> Vec<(u32, PathBuf)> {
 fn install_registers_a_handler_containerd_loads_and_uninstall_restores_the_file() {
     let containerd = containerd_bin();
     let major = major(&containerd);
-    let dir = std::env::temp_dir().join(format!("shim-install-e2e-{}", std::process::id()));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("shim-install-e2e-{}", std::process::id())));
+    let dir = scratch.0.clone();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.toml");
@@ -339,6 +341,27 @@ fn install_registers_a_handler_containerd_loads_and_uninstall_restores_the_file(
     let out = shim(&[&["install"], &args[..]].concat());
     assert!(out.ends_with("nothing to change\n"), "{out}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), installed);
+    // check sees both.
+    let out = Command::new(SHIM)
+        .args([&["check"], &args[..]].concat())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "PASS shim binary: {} is there",
+            installed_shim.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("runtimes.{HANDLER}] in {cfg} (version ")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("PASS handler: ")),
+        "{text}"
+    );
 
     // 2. containerd loads it.
     let daemon = Daemon {
@@ -490,7 +513,16 @@ fn install_registers_a_handler_containerd_loads_and_uninstall_restores_the_file(
         .map(|e| e.file_name())
         .collect();
     assert_eq!(left.len(), 2, "config.toml and bin/ only: {left:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The test's temp dir, removed when the test ends, failed or not (after
+/// the Daemon inside it, which is declared later and so dropped first).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `check` reports this host's cgroup layout and missing capabilities; the
