@@ -7,6 +7,7 @@
 # runtime must do all the work; a 200-cycle soak of one pod shim among them),
 # then alone the tests that restart that containerd (down 2 s and 60 s while
 # a container exits), and a check that nothing was left behind;
+# then install/uninstall/check (tests/install.rs, its own containerd);
 # then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
 # CRI plugin, runtime handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
@@ -27,6 +28,7 @@ cargo test "${FEATURES[@]}" --lib --bins
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
 cargo test "${FEATURES[@]}" --test e2e --no-run
+cargo test "${FEATURES[@]}" --test install --no-run
 cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
@@ -51,6 +53,13 @@ for version in $VERSIONS; do
     exit 1
   fi
   cleanup
+  # install/uninstall/check (tests/install.rs): starts and stops a
+  # containerd of this version of its own, from the config `install` wrote.
+  echo "== install/uninstall/check on containerd $CONTAINERD_VERSION"
+  if ! CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test install -- --test-threads=1; then
+    echo "== install FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
 
   DIR=$(mktemp -d "/tmp/shim-cri-$version.XXXXXX")
   CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \

@@ -34,6 +34,18 @@ fn main() -> ExitCode {
             logger::to_stderr(flags.debug);
             cmd::delete::run(&flags)
         }
+        Some(action @ ("install" | "uninstall" | "check")) => {
+            logger::to_stderr(flags.debug);
+            match cli::parse_node_flags(action, &flags.rest, action != "check") {
+                Ok(node) if action == "install" => cmd::install::run(&node),
+                Ok(node) if action == "uninstall" => cmd::uninstall::run(&node),
+                Ok(node) => cmd::check::run(&node),
+                Err(e) => {
+                    eprintln!("containerd-shim-rust-v2: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         Some("oci-helper") => return ExitCode::from(runtime::helper::main(&flags.rest) as u8),
         Some(other) => Err(format!("unknown action {other:?}")),
     };
