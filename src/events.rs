@@ -30,10 +30,41 @@ pub struct Event {
     at: SystemTime,
 }
 
+/// A message containerd decodes from an Any by its full proto name. The
+/// name is a constant rather than `descriptor().full_name()`: the
+/// descriptor is built lazily from the embedded .proto on first use, which
+/// costs the long-lived shim memory and code for no other purpose.
+pub trait TypeName: MessageFull {
+    const TYPE_NAME: &'static str;
+}
+
 /// Something that has a containerd event topic.
-pub trait Topic: MessageFull {
+pub trait Topic: TypeName {
     const TOPIC: &'static str;
 }
+macro_rules! type_names {
+    ($($t:ty => $name:literal),* $(,)?) => {
+        $(impl TypeName for $t {
+            const TYPE_NAME: &'static str = $name;
+        })*
+    };
+}
+
+type_names! {
+    TaskCreate => "containerd.events.TaskCreate",
+    TaskStart => "containerd.events.TaskStart",
+    TaskExit => "containerd.events.TaskExit",
+    TaskDelete => "containerd.events.TaskDelete",
+    TaskExecAdded => "containerd.events.TaskExecAdded",
+    TaskExecStarted => "containerd.events.TaskExecStarted",
+    TaskOOM => "containerd.events.TaskOOM",
+    TaskPaused => "containerd.events.TaskPaused",
+    TaskResumed => "containerd.events.TaskResumed",
+    containerd_shim_protos::cgroups::metrics::Metrics => "io.containerd.cgroups.v1.Metrics",
+    containerd_shim_protos::cgroups_v2::metrics::Metrics => "io.containerd.cgroups.v2.Metrics",
+    containerd_shim_protos::shim::oci::ProcessDetails => "containerd.runc.v1.ProcessDetails",
+}
+
 impl Topic for TaskCreate {
     const TOPIC: &'static str = "/tasks/create";
 }
@@ -63,9 +94,9 @@ impl Topic for TaskResumed {
 }
 
 /// containerd's typeurl names event types by their full proto name.
-pub fn to_any<M: MessageFull>(m: &M) -> Any {
+pub fn to_any<M: TypeName>(m: &M) -> Any {
     let mut any = Any::new();
-    any.type_url = M::descriptor().full_name().to_string();
+    any.type_url = M::TYPE_NAME.to_string();
     any.value = m.write_to_bytes().unwrap_or_default();
     any
 }
@@ -258,6 +289,25 @@ mod tests {
         let back = TaskExit::parse_from_bytes(&any.value).unwrap();
         assert_eq!(back.exit_status, 137);
         assert_eq!(TaskExit::TOPIC, "/tasks/exit");
+    }
+
+    #[test]
+    fn type_names_are_the_descriptors_full_names() {
+        fn check<M: TypeName>() {
+            assert_eq!(M::TYPE_NAME, M::descriptor().full_name());
+        }
+        check::<TaskCreate>();
+        check::<TaskStart>();
+        check::<TaskExit>();
+        check::<TaskDelete>();
+        check::<TaskExecAdded>();
+        check::<TaskExecStarted>();
+        check::<TaskOOM>();
+        check::<TaskPaused>();
+        check::<TaskResumed>();
+        check::<containerd_shim_protos::cgroups::metrics::Metrics>();
+        check::<containerd_shim_protos::cgroups_v2::metrics::Metrics>();
+        check::<containerd_shim_protos::shim::oci::ProcessDetails>();
     }
 
     #[test]
