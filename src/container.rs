@@ -793,8 +793,9 @@ fn kill_remaining(cgroups_path: &str) {
             Err(e) => log::warn!("SIGKILL pid {pid} left in {cgroups_path}: {e}"),
         }
     }
-    if frozen.is_ok() {
-        if let Err(e) = cgroup::thaw(cgroups_path) {
+    // Also after a freeze that timed out half-way (FREEZING).
+    if let Err(e) = cgroup::thaw(cgroups_path) {
+        if frozen.is_ok() {
             log::warn!("thaw {cgroups_path} after killing its processes: {e}");
         }
     }
