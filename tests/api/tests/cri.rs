@@ -297,22 +297,7 @@ async fn create_and_start(
     name: &str,
     script: &str,
 ) -> String {
-    let id = cri
-        .create_container(CreateContainerRequest {
-            pod_sandbox_id: pod_id.into(),
-            config: Some(pod.container(name, script)),
-            sandbox_config: Some(pod.config.clone()),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateContainer {name}: {e:?}"))
-        .into_inner()
-        .container_id;
-    cri.start_container(StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("StartContainer {name}: {e:?}"));
-    id
+    start_config(cri, pod, pod_id, pod.container(name, script)).await
 }
 
 /// A CRI client on the containerd at CRI_ADDRESS.

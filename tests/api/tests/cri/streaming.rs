@@ -111,7 +111,7 @@ async fn read(
             Some(Ok(other)) => panic!("unexpected WebSocket message {other:?}"),
             Some(Err(e)) => panic!("WebSocket read while waiting for {what}: {e}"),
         };
-        // Each channel starts with an empty frame of its own.
+        // A frame without even its channel byte carries nothing.
         let Some((&channel, payload)) = data.split_first() else {
             continue;
         };
