@@ -767,10 +767,7 @@ fn kills_all_on_exit(spec: &Spec) -> bool {
         .is_some_and(|nss| {
             nss.iter().any(|ns| {
                 ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
-                    && ns
-                        .path()
-                        .as_ref()
-                        .map_or(true, |p| p.as_os_str().is_empty())
+                    && ns.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
             })
         });
     !own_pid_ns

@@ -37,7 +37,7 @@ async fn cri_exit_kills_what_the_init_left_in_a_shared_pid_namespace() {
                 || {
                     let found = container_procs(&pod, &id).into_iter().find(|pid| {
                         std::fs::read(format!("/proc/{pid}/cmdline"))
-                            .is_ok_and(|c| c == b"sleep\01000\0")
+                            .is_ok_and(|c| c == b"sleep\x001000\x00")
                     });
                     async move { found }
                 },

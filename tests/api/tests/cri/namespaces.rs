@@ -117,7 +117,7 @@ async fn check(pid_mode: NamespaceMode, name: &'static str) {
                     "a sees processes of other containers: {seen_by_a:?}"
                 );
                 let init = exec_out(&mut cri, &a, &["cat", "/proc/1/cmdline"]).await;
-                assert_eq!(init, "sleep\01001\0", "pid 1 of a");
+                assert_eq!(init, "sleep\x001001\x00", "pid 1 of a");
             }
         }
     })
