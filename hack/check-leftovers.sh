@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # After the e2e tests, with the private containerd of DIR still up: fails if
 # any shim process, runtime state, cgroup, mount or socket of the tests is
-# left. Test containers are named e2e-*. For a CRI=1 containerd (DIR/cni/bridge
+# left. Test containers are named e2e-* (cri-* in tests/api). For a CRI=1 containerd (DIR/cni/bridge
 # exists) also: no pod sandbox or container in the k8s.io namespace, no
-# runtime state in /run/containerd/rust/k8s.io, no pod cgroup (/e2e-cri-*), no
+# runtime state in /run/containerd/rust/k8s.io, no pod cgroup (/e2e-cri-*, /cri-*), no
 # netns mount under DIR, no veth on the bridge, no host-local IP allocation.
 # (The bridge itself lives until hack/containerd-down.sh DIR deletes it.)
 # Usage: hack/check-leftovers.sh DIR   (DIR as given to containerd-up.sh)
@@ -23,10 +23,10 @@ while read -r pid; do
 done < <(pgrep -f "containerd-shim-rust-v2 .*-address $SOCK( |$)" || true)
 
 shopt -s nullglob
-for p in /run/containerd/rust/*/e2e-* /run/containerd/rust/*/.bundles/e2e-*; do
+for p in /run/containerd/rust/*/{e2e,cri}-* /run/containerd/rust/*/.bundles/{e2e,cri}-*; do
   problems+=("runtime state $p")
 done
-for p in /sys/fs/cgroup/*/*/e2e-*; do
+for p in /sys/fs/cgroup/*/*/{e2e,cri}-*; do
   problems+=("cgroup $p")
 done
 while read -r m; do
@@ -47,7 +47,7 @@ if [[ -s "$DIR/cni/bridge" ]]; then
   while read -r t; do
     [[ -n "$t" ]] && problems+=("k8s.io task $t")
   done < <(ctr_k8s tasks ls -q 2>/dev/null || echo "(ctr tasks ls failed)")
-  for p in /run/containerd/rust/k8s.io/* /sys/fs/cgroup/*/e2e-cri-*; do
+  for p in /run/containerd/rust/k8s.io/* /sys/fs/cgroup/*/{e2e-cri,cri}-*; do
     problems+=("CRI leftover $p")
   done
   while read -r m; do

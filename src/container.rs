@@ -67,6 +67,9 @@ pub struct Container {
     io_ids: (u32, u32),
     /// Where Pause and Resume (the cgroup freezer) have the container.
     freezer: Mutex<Freezer>,
+    /// No pid namespace of its own: its processes outlive the init unless
+    /// the shim kills them (see `kills_all_on_exit`).
+    kill_all_on_exit: bool,
 }
 
 /// Pause and Resume: each a transition of the container's cgroup freezer.
@@ -258,6 +261,7 @@ impl Container {
                     runtime,
                     io_ids: (opts.io_uid, opts.io_gid),
                     freezer: Mutex::new(Freezer::Thawed),
+                    kill_all_on_exit: kills_all_on_exit(&spec),
                 });
                 container.watch_init(shared);
                 shared.publisher.publish(&container.create_event(req));
@@ -349,6 +353,10 @@ impl Container {
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
+                if this.kill_all_on_exit {
+                    let path = this.cgroups_path.clone();
+                    let _ = tokio::task::spawn_blocking(move || kill_remaining(&path)).await;
+                }
                 // Report the exit once its output is out (see io.rs), and
                 // after the exits of its execs (they die with the init of
                 // their pid namespace).
@@ -747,6 +755,50 @@ impl Container {
     }
 }
 
+/// Whether the container's processes must die with its init, as
+/// containerd-shim-runc-v2 decides (`shouldKillAllOnExit`): unless the spec
+/// gives it a pid namespace of its own (a pid entry without a path), its
+/// processes live in a namespace (the pod's, the host's) that outlives the
+/// init, and nothing else would end them.
+fn kills_all_on_exit(spec: &Spec) -> bool {
+    let own_pid_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| {
+            nss.iter().any(|ns| {
+                ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
+                    && ns.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+            })
+        });
+    !own_pid_ns
+}
+
+/// SIGKILLs every process left in the cgroup at `cgroups_path` after its
+/// init exited (runc's `kill --all`), frozen meanwhile so that none forks
+/// past the list; blocks while freezing, so run it off the async threads.
+fn kill_remaining(cgroups_path: &str) {
+    if cgroup::procs(cgroups_path).is_empty() {
+        return;
+    }
+    let frozen = cgroup::freeze(cgroups_path);
+    if let Err(e) = &frozen {
+        log::warn!("kill the processes left in {cgroups_path} unfrozen: {e}");
+    }
+    for pid in cgroup::procs(cgroups_path) {
+        match kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => log::warn!("SIGKILL pid {pid} left in {cgroups_path}: {e}"),
+        }
+    }
+    // Also after a freeze that timed out half-way (FREEZING).
+    if let Err(e) = cgroup::thaw(cgroups_path) {
+        if frozen.is_ok() {
+            log::warn!("thaw {cgroups_path} after killing its processes: {e}");
+        }
+    }
+}
+
 fn exit_event(container_id: &str, p: &Process, exit: Exit) -> TaskExit {
     let mut ev = TaskExit::new();
     ev.container_id = container_id.to_string();
@@ -783,6 +835,28 @@ fn stdio_paths(req: &CreateTaskRequest) -> StdioPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_pid_namespace_of_its_own_spares_the_rest_at_exit() {
+        let ns = |nss: serde_json::Value| {
+            spec_json(serde_json::json!({"linux": {"cgroupsPath": "/c", "namespaces": nss}}))
+        };
+        // Its own pid namespace: its processes die with the init.
+        assert!(!kills_all_on_exit(&ns(serde_json::json!([
+            {"type": "mount"}, {"type": "pid"}
+        ]))));
+        assert!(!kills_all_on_exit(&ns(
+            serde_json::json!([{"type": "pid", "path": ""}])
+        )));
+        // The pod's pid namespace (a path), or the host's (no entry).
+        assert!(kills_all_on_exit(&ns(serde_json::json!([
+            {"type": "pid", "path": "/proc/42/ns/pid"}
+        ]))));
+        assert!(kills_all_on_exit(&ns(
+            serde_json::json!([{"type": "mount"}])
+        )));
+        assert!(kills_all_on_exit(&spec_json(serde_json::json!({}))));
+    }
 
     fn spec_json(extra: serde_json::Value) -> Spec {
         let mut v = serde_json::json!({

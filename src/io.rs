@@ -214,9 +214,11 @@ impl ProcessIo {
         std::fs::create_dir_all(owner.console_dir)
             .io_context(|| format!("create {}", owner.console_dir.display()))?;
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Named by shim pid and sequence, not by the container id: CRI's
+        // 64-hex ids would push the path past sun_path's 108 bytes.
         let path = owner
             .console_dir
-            .join(format!("{}-{n}.sock", owner.container_id));
+            .join(format!("{}-{n}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let listener = tokio::net::UnixListener::bind(&path)
             .io_context(|| format!("listen on console socket {}", path.display()))?;

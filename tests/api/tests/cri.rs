@@ -9,6 +9,17 @@
 //! containerd without CRI), and it fails, naming what is missing, when it is
 //! run without that environment.
 
+#[path = "cri/kill_all.rs"]
+mod kill_all;
+#[path = "cri/namespaces.rs"]
+mod namespaces;
+#[path = "cri/oom.rs"]
+mod oom;
+#[path = "cri/restart.rs"]
+mod restart;
+#[path = "cri/streaming.rs"]
+mod streaming;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -67,6 +78,15 @@ fn shims(address: &str) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// The shims of `address` started for one of `ids` (a pod's sandbox and
+/// containers): other tests' pods run at the same time.
+fn shims_for(address: &str, ids: &[&str]) -> Vec<(u32, String)> {
+    shims(address)
+        .into_iter()
+        .filter(|(_, id)| ids.contains(&id.as_str()))
+        .collect()
 }
 
 fn vm_rss(pid: u32) -> String {
@@ -186,26 +206,33 @@ struct Pod {
 
 impl Pod {
     fn new(test_dir: &str) -> Pod {
-        let uid = format!("e2e-cri-{}", std::process::id());
+        Pod::named(test_dir, "e2e-cri", NamespaceMode::Container)
+    }
+
+    /// A pod named `name` (also its hostname) whose containers get a pid
+    /// namespace each (`NamespaceMode::Container`) or share the pod's
+    /// (`NamespaceMode::Pod`); network and ipc are the pod's.
+    fn named(test_dir: &str, name: &str, pid: NamespaceMode) -> Pod {
+        let uid = format!("{name}-{}", std::process::id());
         let log_dir = PathBuf::from(test_dir).join("pods").join(&uid);
         // kubelet creates the pod's log directory before RunPodSandbox.
         std::fs::create_dir_all(&log_dir).unwrap();
         let cgroup_parent = format!("/{uid}");
         let config = PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
-                name: "e2e-cri".into(),
+                name: name.into(),
                 uid: uid.clone(),
                 namespace: "default".into(),
                 attempt: 0,
             }),
-            hostname: "e2e-cri".into(),
+            hostname: name.into(),
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: cgroup_parent.clone(),
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: Some(NamespaceOption {
                         network: NamespaceMode::Pod as i32,
-                        pid: NamespaceMode::Container as i32,
+                        pid: pid as i32,
                         ipc: NamespaceMode::Pod as i32,
                         ..Default::default()
                     }),
@@ -270,22 +297,147 @@ async fn create_and_start(
     name: &str,
     script: &str,
 ) -> String {
+    start_config(cri, pod, pod_id, pod.container(name, script)).await
+}
+
+/// A CRI client on the containerd at CRI_ADDRESS.
+async fn connect() -> Cri {
+    let address = env("CRI_ADDRESS");
+    let channel = containerd_client::connect(&address)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the CRI socket {address}: {e:?}"));
+    RuntimeServiceClient::new(channel)
+}
+
+/// Creates a container from `config` in the pod and starts it.
+async fn start_config(cri: &mut Cri, pod: &Pod, pod_id: &str, config: ContainerConfig) -> String {
+    let name = config.metadata.as_ref().map(|m| m.name.clone());
     let id = cri
         .create_container(CreateContainerRequest {
             pod_sandbox_id: pod_id.into(),
-            config: Some(pod.container(name, script)),
+            config: Some(config),
             sandbox_config: Some(pod.config.clone()),
         })
         .await
-        .unwrap_or_else(|e| panic!("CreateContainer {name}: {e:?}"))
+        .unwrap_or_else(|e| panic!("CreateContainer {name:?}: {e:?}"))
         .into_inner()
         .container_id;
     cri.start_container(StartContainerRequest {
         container_id: id.clone(),
     })
     .await
-    .unwrap_or_else(|e| panic!("StartContainer {name}: {e:?}"));
+    .unwrap_or_else(|e| panic!("StartContainer {name:?}: {e:?}"));
     id
+}
+
+/// ExecSync of `cmd` in container `id`: its stdout, after checking that it
+/// exited 0 with nothing on stderr.
+async fn exec_out(cri: &mut Cri, id: &str, cmd: &[&str]) -> String {
+    let r = cri
+        .exec_sync(ExecSyncRequest {
+            container_id: id.into(),
+            cmd: cmd.iter().map(|a| a.to_string()).collect(),
+            timeout: 10,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("ExecSync {cmd:?} in {id}: {e:?}"))
+        .into_inner();
+    assert_eq!(
+        (r.exit_code, String::from_utf8_lossy(&r.stderr).as_ref()),
+        (0, ""),
+        "ExecSync {cmd:?} in {id}: stdout {:?}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+/// The host pid of the sandbox's pause process, from PodSandboxStatus's
+/// verbose info (containerd's CRI plugin puts it in "info").
+async fn sandbox_pid(cri: &mut Cri, pod_id: &str) -> u32 {
+    let info = cri
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.into(),
+            verbose: true,
+        })
+        .await
+        .expect("PodSandboxStatus verbose")
+        .into_inner()
+        .info;
+    let text = info
+        .get("info")
+        .unwrap_or_else(|| panic!("verbose PodSandboxStatus has no \"info\": {info:?}"));
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("sandbox info {text}: {e}"));
+    v["pid"]
+        .as_u64()
+        .filter(|p| *p > 0)
+        .unwrap_or_else(|| panic!("sandbox info has no pid: {text}")) as u32
+}
+
+/// The cgroup.procs of container `id` of the pod (v1: the memory hierarchy;
+/// CRI's cgroupfs driver puts it at <cgroup_parent>/<id>); empty once the
+/// cgroup is gone.
+fn container_procs(pod: &Pod, id: &str) -> Vec<u32> {
+    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
+    let hierarchy = if v1 {
+        "/sys/fs/cgroup/memory"
+    } else {
+        "/sys/fs/cgroup"
+    };
+    let p = format!("{hierarchy}{}/{id}/cgroup.procs", pod.cgroup_parent);
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Runs `body` against a fresh pod named `name` (RunPodSandbox with the
+/// `rust` handler), then stops and removes the pod, its cgroup parents and
+/// its log directory, also when `body` panicked (its panic is passed on).
+async fn with_pod<F, Fut>(name: &str, pid: NamespaceMode, body: F)
+where
+    F: FnOnce(Cri, Pod, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let test_dir = env("SHIM_TEST_DIR");
+    let mut cri = connect().await;
+    let pod = Pod::named(&test_dir, name, pid);
+    let pod_id = cri
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.config.clone()),
+            runtime_handler: HANDLER.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox {name} with handler {HANDLER}: {e:?}"))
+        .into_inner()
+        .pod_sandbox_id;
+    eprintln!("pod {} is sandbox {pod_id}", pod.uid);
+    let result = tokio::spawn(body(cri.clone(), pod.clone(), pod_id.clone())).await;
+    let stop = cri
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await;
+    let remove = cri
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await;
+    // The pod's cgroup (kubelet's to remove) is empty once its shim is gone.
+    let address = env("CRI_ADDRESS");
+    wait_for("the pod's shim to exit", Duration::from_secs(15), || {
+        let gone = shims_for(&address, &[&pod_id]).is_empty();
+        async move { gone.then_some(()) }
+    })
+    .await;
+    pod.remove_cgroup_parents();
+    let _ = std::fs::remove_dir_all(&pod.log_dir);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    stop.unwrap_or_else(|e| panic!("StopPodSandbox {name}: {e:?}"));
+    remove.unwrap_or_else(|e| panic!("RemovePodSandbox {name}: {e:?}"));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -306,12 +458,6 @@ async fn cri_pod_runs_in_one_shim() {
         "CRI: {} {} (CRI API {})",
         version.runtime_name, version.runtime_version, version.runtime_api_version
     );
-    assert!(
-        shims(&address).is_empty(),
-        "a shim of this containerd runs before the test: {:?}",
-        shims(&address)
-    );
-
     let pod = Pod::new(&test_dir);
     let pod_id = cri
         .run_pod_sandbox(RunPodSandboxRequest {
@@ -393,10 +539,11 @@ async fn cri_pod_runs_in_one_shim() {
         async move { (!alive).then_some(()) }
     })
     .await;
+    let ids: Vec<&str> = container_ids.iter().map(String::as_str).collect();
     assert!(
-        shims(&address).is_empty(),
+        shims_for(&address, &ids).is_empty(),
         "shims left: {:?}",
-        shims(&address)
+        shims_for(&address, &ids)
     );
 
     // libcontainer removed every container's cgroup; the pod's own (the
@@ -458,7 +605,7 @@ async fn pod_body(
     .await;
 
     // Sandbox + two containers: one shim, whose children are their inits.
-    let running = shims(&address);
+    let running = shims_for(&address, &[&pod_id, &app, &failing]);
     assert_eq!(running.len(), 1, "shims of the pod: {running:?}");
     let (shim_pid, shim_id) = running[0].clone();
     assert_eq!(shim_id, pod_id, "the shim was started for the sandbox");
@@ -513,7 +660,7 @@ async fn pod_body(
     let done = create_and_start(&mut cri, &pod, &pod_id, "done", "echo done; sleep 2").await;
     // (Read while it runs: the CRI plugin deletes a task once it exits.)
     assert_eq!(
-        shims(&address).len(),
+        shims_for(&address, &[&pod_id, &app, &failing, &done]).len(),
         1,
         "a fourth container started another shim"
     );
