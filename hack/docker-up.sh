@@ -44,6 +44,8 @@ DOCKER_NAMESPACE=${DOCKER_NAMESPACE:-moby}
 DOCKER_PATH=${DOCKER_PATH:-$DOCKER_BIN_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 TEST_IMAGE=docker.io/library/busybox:latest
 TEST_IMAGE_TAR=${TEST_IMAGE_TAR:-${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar}
+PATH="$DOCKER_PATH" command -v runc >/dev/null ||
+  { echo "docker-up: dockerd needs a runc on its PATH ($DOCKER_PATH) to start, even unused (run hack/install-deps.sh)" >&2; exit 1; }
 PIDFILE=$D/dockerd.pid
 LOG=$D/dockerd.log
 # A unix socket path must fit in sun_path (108 bytes).

@@ -5,8 +5,11 @@
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
 # runtime must do all the work), and a check that nothing was left behind;
-# then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
-# CRI plugin, runtime handler `rust`) against a second private containerd of
+# then Docker Engine (tests/docker.rs: the docker CLI and a private dockerd
+# on that containerd, hack/docker-up.sh, Debian sid's Docker 28.5.2 from
+# hack/fetch-docker.sh) and the same check; then the Kubernetes path
+# (tests/api/tests/cri.rs: a CRI client, containerd's CRI plugin, runtime
+# handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
 # same leftover check (sandboxes, netns, veths, IPs too) and, after it is
 # down, a check that its bridge is gone.
@@ -24,11 +27,12 @@ cargo test "${FEATURES[@]}" --bins
 # Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
-cargo test "${FEATURES[@]}" --test e2e --no-run
+cargo test "${FEATURES[@]}" --test e2e --test docker --no-run
 cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
-cleanup() { [[ -n "$DIR" ]] && hack/containerd-down.sh "$DIR"; DIR=; }
+# docker-down first (dockerd, its mounts); containerd-down unmounts the rest.
+cleanup() { [[ -n "$DIR" ]] && { hack/docker-down.sh "$DIR" || true; hack/containerd-down.sh "$DIR"; }; DIR=; }
 trap cleanup EXIT
 
 for version in $VERSIONS; do
@@ -44,6 +48,15 @@ for version in $VERSIONS; do
     ! CTR_BIN="$bin/ctr" cargo test --release --locked -p shim-api-tests ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
+  # Docker Engine (tests/docker.rs) on the same containerd: a private dockerd
+  # runs containers with --runtime io.containerd.rust.v2.
+  echo "== Docker Engine tests on containerd $CONTAINERD_VERSION"
+  if ! hack/docker-up.sh "$DIR" ||
+    ! (source "$DIR/docker/env" && cargo test "${FEATURES[@]}" --test docker -- --test-threads=2) ||
+    ! hack/check-leftovers.sh "$DIR" || ! hack/docker-down.sh "$DIR"; then
+    echo "== Docker FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
   fi
   cleanup
