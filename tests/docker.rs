@@ -687,3 +687,70 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// The first cgroup file of `id` (cgroupfs driver, parent /docker) that
+/// exists among the v1 `v1` and the v2 `v2` names.
+fn cgroup_file(id: &str, v1: &str, v2: &str) -> PathBuf {
+    let root = Path::new("/sys/fs/cgroup");
+    [
+        root.join(v1.replace("{}", id)),
+        root.join(v2.replace("{}", id)),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("neither /sys/fs/cgroup/{v1} nor {v2} exists for {id}"))
+}
+
+#[test]
+fn top_pause_update_and_stats_reach_the_shim() {
+    let name = unique_name("ops");
+    let _rm = Removed(name.clone());
+    let (id, merged) = start_detached(&name, &["sleep", "1000"]);
+    // docker top: the task's Pids.
+    let top = docker_ok(&["top", &name]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    // docker pause / unpause: Pause and Resume freeze the cgroup.
+    let freezer = cgroup_file(
+        &id,
+        "freezer/docker/{}/freezer.state",
+        "docker/{}/cgroup.freeze",
+    );
+    let frozen = || {
+        let s = std::fs::read_to_string(&freezer).unwrap();
+        matches!(s.trim(), "FROZEN" | "1")
+    };
+    docker_ok(&["pause", &name]);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.Status}}", &name]).trim(),
+        "paused"
+    );
+    wait_until("the cgroup to freeze", Duration::from_secs(5), frozen);
+    docker_ok(&["unpause", &name]);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.Status}}", &name]).trim(),
+        "running"
+    );
+    assert!(!frozen(), "thawed after unpause");
+    assert_eq!(docker_ok(&["exec", &name, "echo", "awake"]), "awake\n");
+    // docker update: Update writes the new limit.
+    docker_ok(&["update", "--memory", "64m", "--memory-swap", "128m", &name]);
+    let limit = cgroup_file(
+        &id,
+        "memory/docker/{}/memory.limit_in_bytes",
+        "docker/{}/memory.max",
+    );
+    assert_eq!(std::fs::read_to_string(&limit).unwrap().trim(), "67108864");
+    // docker stats: Stats' metrics, decoded by dockerd.
+    let stats = docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.PIDs}} {{.MemUsage}}",
+        &name,
+    ]);
+    let fields: Vec<&str> = stats.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"1"), "one process: {stats}");
+    assert_eq!(fields.last(), Some(&"64MiB"), "the updated limit: {stats}");
+    docker_ok(&["rm", "-f", &name]);
+    assert_no_leftovers(&id, &merged);
+}
