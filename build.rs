@@ -7,16 +7,35 @@ fn main() {
 
 // Records the git revision for `containerd-shim-rust-v2 -v`.
 fn revision() {
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let rev = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SHIM_REVISION={rev}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Rerun when HEAD moves. Ask git where its files are: in a worktree
+    // `.git` is a file, and a watched path that does not exist makes cargo
+    // rerun this script (and relink the shim) on every build.
+    let (Some(dir), Some(common)) = (
+        git(&["rev-parse", "--git-dir"]),
+        git(&["rev-parse", "--git-common-dir"]),
+    ) else {
+        return;
+    };
+    let (dir, common) = (PathBuf::from(dir), PathBuf::from(common));
+    for watched in [
+        dir.join("HEAD"),
+        common.join("refs/heads"),
+        common.join("packed-refs"),
+    ] {
+        if watched.exists() {
+            println!("cargo:rerun-if-changed={}", watched.display());
+        }
+    }
 }
 
 /// The protocol definitions in protos/ that containerd-shim-protos lacks,

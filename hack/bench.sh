@@ -4,7 +4,15 @@
 # metric is measured in alternating pairs and reported as median/min/max of
 # each shim and the median of the per-pair ratios (rust / go).
 #
-# Usage: hack/bench.sh [--pairs N] [--only METRIC,...]
+# Metrics: exec (shim API, ctr), cold run, throughput (FIFO, file://, rootfs),
+# exit-event latency, 20 containers with a shim each (parallel start/delete,
+# Rss/Pss per container), one pod shim at 1/10/50 containers (Rss/Pss, start
+# latency). Default pairs per metric (15, 9 for the 20 containers, 5 for the
+# pod); the whole default run takes about 4 min on 2 cores plus the build.
+# Results and method: docs/performance.md. The run fails if anything of it
+# is left behind.
+#
+# Usage: hack/bench.sh [--pairs N] [--only WORD,...]
 # Env: CONTAINERD_VERSION_BENCH (1.6, 1.7 or 2.1; default 1.6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +23,7 @@ hack/install-deps.sh >/dev/null
 cargo build --release --locked --features e2e
 cargo build --release --locked --features e2e --example bench
 bin=$(hack/fetch-containerd.sh "$version")
-DIR=$(mktemp -d "/tmp/shim-bench-$version.XXXXXX")
+DIR=$(mktemp -d "/tmp/bench-$version.XXXXXX")
 trap 'hack/containerd-down.sh "$DIR" >/dev/null' EXIT
 # runc and containerd-shim-runc-v2 (Debian's, in /usr/sbin and /usr/bin) stay
 # on containerd's PATH for side A.

@@ -9,6 +9,8 @@
 #          on DIR/containerd.sock; updates DIR/containerd.pid)
 #        hack/containerd-restart.sh restart DIR [SIGNAL]
 # Env: CTR_BIN (default: ctr next to the containerd binary, else `ctr`)
+#      LOG_LEVEL (start: run containerd with --log-level LOG_LEVEL; 1.7 and
+#      2.x log each event a shim forwards only at trace level)
 set -euo pipefail
 if [[ $# -lt 2 || $# -gt 3 ]]; then
   echo "usage: $0 stop|start|restart DIR [SIGNAL]" >&2
@@ -55,6 +57,7 @@ start() {
     CTR_BIN=ctr
     if [[ -x "$(dirname "$exe")/ctr" ]]; then CTR_BIN=$(dirname "$exe")/ctr; fi
   fi
+  [[ -n "${LOG_LEVEL:-}" ]] && args+=(--log-level "$LOG_LEVEL")
   setsid env PATH="$path" "$exe" "${args[@]:1}" </dev/null >>"$LOG" 2>&1 &
   pid=$!
   echo "$pid" >"$PIDFILE"

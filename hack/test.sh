@@ -4,12 +4,15 @@
 # (default: 1.6 1.7 2.1; override with CONTAINERD_VERSIONS="2.1"), the
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
-# runtime must do all the work), and a check that nothing was left behind;
+# runtime must do all the work; a 200-cycle soak of one pod shim among them),
+# then alone the tests that restart that containerd (down 2 s and 60 s while
+# a container exits), and a check that nothing was left behind;
 # then Docker Engine (tests/docker.rs: the docker CLI and a private dockerd
 # on that containerd, hack/docker-up.sh, Debian sid's Docker 28.5.2 from
-# hack/fetch-docker.sh) and the same check; then the Kubernetes path
-# (tests/api/tests/cri.rs: a CRI client, containerd's CRI plugin, runtime
-# handler `rust`) against a second private containerd of
+# hack/fetch-docker.sh) and the same check;
+# then install/uninstall/check (tests/install.rs, its own containerd);
+# then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
+# CRI plugin, runtime handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
 # same leftover check (sandboxes, netns, veths, IPs too) and, after it is
 # down, a check that its bridge is gone.
@@ -23,11 +26,12 @@ hack/install-deps.sh
 FEATURES=(--release --locked --features e2e)
 cargo build "${FEATURES[@]}"
 echo "== unit tests"
-cargo test "${FEATURES[@]}" --bins
+cargo test "${FEATURES[@]}" --lib --bins
 # Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
 cargo test "${FEATURES[@]}" --test e2e --test docker --no-run
+cargo test "${FEATURES[@]}" --test install --no-run
 cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
@@ -44,8 +48,10 @@ for version in $VERSIONS; do
   source "$DIR/env"
   ls /run/containerd/s >"$DIR/sockets.before" 2>/dev/null || true
   echo "== end-to-end tests on containerd $CONTAINERD_VERSION"
+  # Then, alone, the tests that stop and start this containerd (--ignored).
   if ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --test-threads=4 ||
     ! CTR_BIN="$bin/ctr" cargo test --release --locked -p shim-api-tests ||
+    ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --ignored --test-threads=1 ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
@@ -60,6 +66,13 @@ for version in $VERSIONS; do
     exit 1
   fi
   cleanup
+  # install/uninstall/check (tests/install.rs): starts and stops a
+  # containerd of this version of its own, from the config `install` wrote.
+  echo "== install/uninstall/check on containerd $CONTAINERD_VERSION"
+  if ! CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test install -- --test-threads=1; then
+    echo "== install FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
 
   DIR=$(mktemp -d "/tmp/shim-cri-$version.XXXXXX")
   CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \

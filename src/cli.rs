@@ -60,6 +60,60 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Flags, String> {
     Ok(flags)
 }
 
+/// The flags of the node commands (`install`, `uninstall`, `check`), read
+/// from the words after the action: `--config PATH`, `--prefix DIR`,
+/// `--handler NAME`, `--dry-run`, with one or two dashes and `=` or a
+/// separate word for values, as Go's flag package reads them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NodeFlags {
+    pub config: Option<PathBuf>,
+    pub prefix: Option<PathBuf>,
+    pub handler: Option<String>,
+    pub dry_run: bool,
+}
+
+/// `action` names the command in error messages; `allow_dry_run` is false
+/// for `check`, which changes nothing anyway.
+pub fn parse_node_flags(
+    action: &str,
+    args: &[String],
+    allow_dry_run: bool,
+) -> Result<NodeFlags, String> {
+    let mut flags = NodeFlags::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(stripped) = arg.strip_prefix('-') else {
+            return Err(format!("{action}: unexpected argument {arg:?}"));
+        };
+        let stripped = stripped.strip_prefix('-').unwrap_or(stripped);
+        let (name, inline) = match stripped.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (stripped, None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            let v = match &inline {
+                Some(v) => v.clone(),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{action}: flag -{name} needs a value"))?,
+            };
+            if v.is_empty() {
+                return Err(format!("{action}: flag -{name} needs a non-empty value"));
+            }
+            Ok(v)
+        };
+        match name {
+            "config" => flags.config = Some(PathBuf::from(value(name)?)),
+            "prefix" => flags.prefix = Some(PathBuf::from(value(name)?)),
+            "handler" => flags.handler = Some(value(name)?),
+            "dry-run" if allow_dry_run => flags.dry_run = parse_bool(inline.as_deref())?,
+            other => return Err(format!("{action}: flag provided but not defined: -{other}")),
+        }
+    }
+    Ok(flags)
+}
+
 fn parse_bool(v: Option<&str>) -> Result<bool, String> {
     match v {
         None | Some("true") | Some("1") => Ok(true),
@@ -130,5 +184,43 @@ mod tests {
         let f = p(&["oci-helper", "create", "--id", "x"]).unwrap();
         assert_eq!(f.action.as_deref(), Some("oci-helper"));
         assert_eq!(f.rest, vec!["create", "--id", "x"]);
+    }
+
+    fn node(action: &str, args: &[&str], dry: bool) -> Result<NodeFlags, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_node_flags(action, &args, dry)
+    }
+
+    #[test]
+    fn parses_node_command_flags() {
+        let f = node(
+            "install",
+            &[
+                "--config",
+                "/c.toml",
+                "-prefix=/opt/bin",
+                "--handler=fast",
+                "--dry-run",
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(f.config, Some(PathBuf::from("/c.toml")));
+        assert_eq!(f.prefix, Some(PathBuf::from("/opt/bin")));
+        assert_eq!(f.handler.as_deref(), Some("fast"));
+        assert!(f.dry_run);
+        assert_eq!(node("uninstall", &[], true).unwrap(), NodeFlags::default());
+    }
+
+    #[test]
+    fn node_flags_name_the_bad_input() {
+        let e = node("check", &["--dry-run"], false).unwrap_err();
+        assert!(e.contains("check") && e.contains("-dry-run"), "{e}");
+        let e = node("install", &["--config"], true).unwrap_err();
+        assert!(e.contains("-config needs a value"), "{e}");
+        let e = node("install", &["--prefix="], true).unwrap_err();
+        assert!(e.contains("-prefix needs a non-empty value"), "{e}");
+        let e = node("install", &["stray"], true).unwrap_err();
+        assert!(e.contains("unexpected argument \"stray\""), "{e}");
     }
 }

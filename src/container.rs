@@ -79,7 +79,7 @@ enum Freezer {
 }
 
 /// The type URL containerd gives an exec's process spec.
-const PROCESS_SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+pub const PROCESS_SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
 /// Checks an exec's process spec (JSON in an Any) against the request's
 /// `terminal` flag and returns the JSON.
@@ -148,19 +148,20 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
         )));
     }
     let path = bundle.join("config.json");
-    let spec = Spec::load(&path).map_err(|e| {
-        Error::InvalidArgument(format!(
-            "invalid {}: {}",
-            path.display(),
-            crate::error::chain(&e)
-        ))
-    })?;
+    // An unreadable config.json is the request's fault as much as a bad one.
+    let text = std::fs::read(&path)
+        .map_err(|e| Error::InvalidArgument(format!("read {}: {e}", path.display())))?;
+    parse_spec(&text)
+        .map_err(|e| Error::InvalidArgument(format!("invalid {}: {e}", path.display())))
+}
+
+/// A bundle's config.json: an OCI runtime spec whose process names a
+/// command. The error names what is wrong.
+pub fn parse_spec(text: &[u8]) -> std::result::Result<Spec, String> {
+    let spec: Spec = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let args = spec.process().as_ref().and_then(|p| p.args().as_ref());
     if args.map_or(true, |a| a.is_empty() || a[0].is_empty()) {
-        return Err(Error::InvalidArgument(format!(
-            "invalid {}: process.args must name a command",
-            path.display()
-        )));
+        return Err("process.args must name a command".into());
     }
     Ok(spec)
 }

@@ -1,8 +1,12 @@
 //! Task events back to containerd over ttrpc (`TTRPC_ADDRESS`), in order,
-//! retried until containerd answers. The queue is bounded: when containerd is
-//! away for long, the oldest events are dropped first, with a warning.
+//! retried until containerd answers, however long it is away (the Go shim
+//! gives up on an event after a few attempts). The queue is bounded: past
+//! MAX_QUEUED undelivered events the oldest are dropped first, with a
+//! warning. Before the shim exits it flushes the queue (`Publisher::flush`).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use containerd_shim_protos::events::task::{
@@ -15,7 +19,7 @@ use containerd_shim_protos::protobuf::MessageFull;
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::shim_async::{Client, EventsClient};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 const MAX_QUEUED: usize = 4096;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,15 +81,36 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::UnboundedSender<Event>,
+    pending: Arc<Pending>,
+}
+
+/// Events published and neither delivered nor dropped yet.
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    drained: Notify,
+}
+
+impl Pending {
+    fn done(&self, n: usize) {
+        if self.count.fetch_sub(n, Ordering::SeqCst) == n {
+            self.drained.notify_waiters();
+        }
+    }
 }
 
 impl Publisher {
     /// Starts the sender task. `address` is containerd's ttrpc socket; `None`
     /// (no TTRPC_ADDRESS) drops events with a debug log.
     pub fn start(address: Option<String>, namespace: String) -> Self {
+        Self::with_capacity(address, namespace, MAX_QUEUED)
+    }
+
+    fn with_capacity(address: Option<String>, namespace: String, capacity: usize) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, address, namespace));
-        Publisher { tx }
+        let pending = Arc::new(Pending::default());
+        tokio::spawn(run(rx, address, namespace, capacity, pending.clone()));
+        Publisher { tx, pending }
     }
 
     pub fn publish<M: Topic>(&self, m: &M) {
@@ -94,11 +119,37 @@ impl Publisher {
             event: to_any(m),
             at: SystemTime::now(),
         };
-        let _ = self.tx.send(ev);
+        self.pending.count.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(ev).is_err() {
+            self.pending.done(1);
+        }
+    }
+
+    /// Waits until every event published so far is delivered (or dropped),
+    /// for at most `limit`; false if some were still undelivered.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let drained = self.pending.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                if self.pending.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                drained.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Event>, address: Option<String>, namespace: String) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    address: Option<String>,
+    namespace: String,
+    capacity: usize,
+    pending: Arc<Pending>,
+) {
     let mut queue: VecDeque<Event> = VecDeque::new();
     let mut client: Option<EventsClient> = None;
     let mut backoff = Duration::from_millis(50);
@@ -112,19 +163,25 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Event>, address: Option<String>, na
         while let Ok(ev) = rx.try_recv() {
             queue.push_back(ev);
         }
-        while queue.len() > MAX_QUEUED {
+        while queue.len() > capacity {
             let dropped = queue.pop_front().unwrap();
-            log::warn!("event queue full: dropped {} event", dropped.topic);
+            log::warn!(
+                "{capacity} events undelivered: dropped the oldest, a {} event",
+                dropped.topic
+            );
+            pending.done(1);
         }
         let Some(addr) = &address else {
             let ev = queue.pop_front().unwrap();
             log::debug!("no TTRPC_ADDRESS: not publishing {}", ev.topic);
+            pending.done(1);
             continue;
         };
         let ev = queue.front().unwrap();
         match forward(&mut client, addr, &namespace, ev).await {
             Ok(()) => {
                 queue.pop_front();
+                pending.done(1);
                 backoff = Duration::from_millis(50);
             }
             Err(e) => {
@@ -208,5 +265,108 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::new(12, 345);
         let ts = timestamp(t);
         assert_eq!((ts.seconds, ts.nanos), (12, 345));
+    }
+
+    /// A stand-in for containerd's events service: records what it gets.
+    struct Recorder(std::sync::Mutex<Vec<(String, u32)>>);
+
+    #[async_trait::async_trait]
+    impl containerd_shim_protos::shim_async::Events for Recorder {
+        async fn forward(
+            &self,
+            _: &ttrpc::r#async::TtrpcContext,
+            req: ForwardRequest,
+        ) -> ttrpc::Result<containerd_shim_protos::protobuf::well_known_types::empty::Empty>
+        {
+            let env = req.envelope.unwrap();
+            let exit = TaskExit::parse_from_bytes(&env.event.value).unwrap();
+            self.0.lock().unwrap().push((env.topic, exit.exit_status));
+            Ok(Default::default())
+        }
+    }
+
+    fn exit(status: u32) -> TaskExit {
+        let mut e = TaskExit::new();
+        e.container_id = "c".into();
+        e.exit_status = status;
+        e
+    }
+
+    fn socket(tag: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("shim-events-{tag}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    async fn serve(path: &std::path::Path) -> (ttrpc::r#async::Server, Arc<Recorder>) {
+        let rec = Arc::new(Recorder(Default::default()));
+        let services = containerd_shim_protos::shim_async::create_events(rec.clone());
+        let mut server = ttrpc::r#async::Server::new()
+            .bind(&format!("unix://{}", path.display()))
+            .unwrap()
+            .register_service(services);
+        server.start().await.unwrap();
+        (server, rec)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn events_published_while_containerd_is_away_arrive_in_order_once_it_is_back() {
+        runtime().block_on(async {
+            let path = socket("away");
+            let p = Publisher::start(Some(path.display().to_string()), "ns".into());
+            for status in [1, 2, 3] {
+                p.publish(&exit(status));
+            }
+            // Nobody listens yet: the publisher retries, nothing is lost.
+            assert!(!p.flush(Duration::from_millis(600)).await);
+            let (mut server, rec) = serve(&path).await;
+            assert!(
+                p.flush(Duration::from_secs(10)).await,
+                "not delivered after the listener came"
+            );
+            let got = rec.0.lock().unwrap().clone();
+            let want: Vec<(String, u32)> = [1, 2, 3].map(|s| ("/tasks/exit".to_string(), s)).into();
+            assert_eq!(got, want);
+            // Delivered once: nothing more arrives.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(rec.0.lock().unwrap().len(), 3);
+            let _ = server.shutdown().await;
+            let _ = std::fs::remove_file(&path);
+        });
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_drops_the_oldest_first() {
+        runtime().block_on(async {
+            let path = socket("bound");
+            let p = Publisher::with_capacity(Some(path.display().to_string()), "ns".into(), 2);
+            for status in 1..=5 {
+                p.publish(&exit(status));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (mut server, rec) = serve(&path).await;
+            assert!(p.flush(Duration::from_secs(10)).await);
+            let got: Vec<u32> = rec.0.lock().unwrap().iter().map(|e| e.1).collect();
+            // Five undelivered events, room for two: the oldest three went.
+            assert_eq!(got, vec![4, 5]);
+            let _ = server.shutdown().await;
+            let _ = std::fs::remove_file(&path);
+        });
+    }
+
+    #[test]
+    fn flush_returns_at_once_when_everything_was_delivered() {
+        runtime().block_on(async {
+            let p = Publisher::start(None, "ns".into());
+            p.publish(&exit(0));
+            assert!(p.flush(Duration::from_secs(1)).await);
+        });
     }
 }

@@ -6,27 +6,7 @@
 //! them back to containerd; `io` owns the stdio FIFOs.
 #![deny(unsafe_code)]
 
-mod address;
-mod bootstrap;
-mod cgroup;
-mod cli;
-mod cmd;
-mod container;
-mod error;
-mod events;
-mod handover;
-mod id;
-mod io;
-mod log_uri;
-mod logger;
-mod mount;
-mod options;
-mod process;
-mod reaper;
-mod runtime;
-mod service;
-mod sys;
-
+use containerd_shim_rust_v2::{cli, cmd, logger, runtime};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -53,6 +33,18 @@ fn main() -> ExitCode {
         Some("delete") => {
             logger::to_stderr(flags.debug);
             cmd::delete::run(&flags)
+        }
+        Some(action @ ("install" | "uninstall" | "check")) => {
+            logger::to_stderr(flags.debug);
+            match cli::parse_node_flags(action, &flags.rest, action != "check") {
+                Ok(node) if action == "install" => cmd::install::run(&node),
+                Ok(node) if action == "uninstall" => cmd::uninstall::run(&node),
+                Ok(node) => cmd::check::run(&node),
+                Err(e) => {
+                    eprintln!("containerd-shim-rust-v2: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
         Some("oci-helper") => return ExitCode::from(runtime::helper::main(&flags.rest) as u8),
         Some(other) => Err(format!("unknown action {other:?}")),

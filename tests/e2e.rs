@@ -4,6 +4,7 @@
 mod common;
 mod resources;
 mod robust;
+mod soak;
 
 use std::io::Read;
 use std::process::Stdio;

@@ -6,11 +6,19 @@
 //!
 //! Run it through hack/bench.sh, which starts the private containerd (with
 //! runc and the Go shim on its PATH) and exports its coordinates.
-//! Usage: bench [--pairs N] [--only METRIC[,METRIC...]]
+//! Usage: bench [--pairs N] [--only WORD[,WORD...]]
+//! `--pairs N` sets every metric's pair count (default: per metric, see
+//! `pairs` below); `--only` runs the metrics whose name, or the name of one
+//! of whose figures, contains one of the words. At the end nothing of the
+//! benchmark may be left (see cleanup.rs).
 
 #[path = "../../tests/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
+
+mod cleanup;
+mod events;
+mod scale;
 
 use std::io::Read;
 use std::process::Stdio;
@@ -26,35 +34,64 @@ const RUST: &str = "io.containerd.rust.v2";
 /// The output metrics write this much: 100 MiB in 1 MiB writes.
 const WRITE_MIB: u64 = 100;
 
-/// Whether a metric is a time (lower is better) or a rate (higher is better).
+/// Whether a figure is a time or a size (lower is better) or a rate
+/// (higher is better).
 #[derive(Clone, Copy)]
-enum Unit {
+pub enum Unit {
     Ms,
     MBps,
+    MiB,
 }
+
+/// One figure a metric's run yields; `""` names it after the metric.
+pub struct Figure {
+    name: &'static str,
+    unit: Unit,
+}
+
+const fn fig(name: &'static str, unit: Unit) -> Figure {
+    Figure { name, unit }
+}
+
+/// The figure of a metric that yields one time / one rate.
+const ONE_MS: &[Figure] = &[fig("", Unit::Ms)];
+const ONE_MBPS: &[Figure] = &[fig("", Unit::MBps)];
 
 struct Metric {
     name: &'static str,
-    unit: Unit,
+    /// What one run yields, in this order: one report row each.
+    figures: &'static [Figure],
+    /// Pairs when `--pairs` does not say.
+    pairs: usize,
+    /// One unrecorded round of each shim first (skipped for the metrics
+    /// that start tens of containers per run: the run itself is long).
+    warm: bool,
     /// One measurement of one shim; `tag` makes container ids unique.
-    run: fn(&Shim, &str) -> f64,
+    run: fn(&Shim, &str) -> Vec<f64>,
 }
 
 /// One side of the comparison.
-struct Shim {
-    runtime: &'static str,
+pub struct Shim {
+    pub runtime: &'static str,
     /// A long-running container of this shim, for the exec metrics.
     long_running: String,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut pairs = 15usize;
+    let mut pairs: Option<usize> = None;
     let mut only: Option<Vec<String>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--pairs" => pairs = it.next().and_then(|v| v.parse().ok()).expect("--pairs N"),
+            "--pairs" => {
+                pairs = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|n| *n > 0)
+                        .expect("--pairs N (N >= 1)"),
+                )
+            }
             "--only" => {
                 only = Some(
                     it.next()
@@ -71,48 +108,87 @@ fn main() {
     let metrics = [
         Metric {
             name: "exec /bin/true, shim API (Exec+Start+Wait+Delete)",
-            unit: Unit::Ms,
-            run: exec_via_shim_api,
+            figures: ONE_MS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![exec_via_shim_api(s, t)],
         },
         Metric {
             name: "ctr task exec /bin/true",
-            unit: Unit::Ms,
-            run: exec_via_ctr,
+            figures: ONE_MS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![exec_via_ctr(s, t)],
         },
         Metric {
             name: "ctr run --rm /bin/true (cold start)",
-            unit: Unit::Ms,
-            run: cold_run,
+            figures: ONE_MS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![cold_run(s, t)],
         },
         Metric {
             name: "100 MiB write through file:// (container's view)",
-            unit: Unit::MBps,
-            run: file_throughput,
+            figures: ONE_MBPS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![file_throughput(s, t)],
         },
         Metric {
             name: "100 MiB write to a file in the container's rootfs (no shim in the path: the ceiling)",
-            unit: Unit::MBps,
-            run: rootfs_file_throughput,
+            figures: ONE_MBPS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![rootfs_file_throughput(s, t)],
         },
         Metric {
             name: "100 MiB write through FIFOs to ctr (container's view)",
-            unit: Unit::MBps,
-            run: fifo_throughput,
+            figures: ONE_MBPS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![fifo_throughput(s, t)],
+        },
+        Metric {
+            name: "exit event: SIGKILL of the init from the host until /tasks/exit reaches `ctr events`",
+            figures: ONE_MS,
+            pairs: 15,
+            warm: true,
+            run: |s, t| vec![events::exit_latency(s, t)],
+        },
+        Metric {
+            name: "20 containers, one shim each: parallel start, shim memory, parallel delete",
+            figures: scale::SEPARATE_FIGURES,
+            pairs: 9,
+            warm: false,
+            run: scale::separate_shims,
+        },
+        Metric {
+            name: "pod shim growth: 1, 10 and 50 containers in one shim (group annotation)",
+            figures: scale::POD_FIGURES,
+            pairs: 5,
+            warm: false,
+            run: scale::pod_growth,
         },
     ];
     let shims = [Shim::new(GO, "bench-go"), Shim::new(RUST, "bench-rust")];
     println!(
-        "A = containerd-shim-runc-v2 + runc, B = containerd-shim-rust-v2; {pairs} pairs, order alternating"
+        "A = containerd-shim-runc-v2 + runc, B = containerd-shim-rust-v2; order alternating per pair"
     );
     for m in &metrics {
         if let Some(o) = &only {
-            if !o.iter().any(|w| m.name.contains(w.as_str())) {
+            let named = |w: &String| {
+                m.name.contains(w.as_str()) || m.figures.iter().any(|f| f.name.contains(w.as_str()))
+            };
+            if !o.iter().any(named) {
                 continue;
             }
         }
-        // One unrecorded round each, so caches are warm for both.
-        (m.run)(&shims[0], "warm");
-        (m.run)(&shims[1], "warm");
+        let pairs = pairs.unwrap_or(m.pairs);
+        let started = Instant::now();
+        if m.warm {
+            (m.run)(&shims[0], "warm");
+            (m.run)(&shims[1], "warm");
+        }
         let mut a = Vec::new();
         let mut b = Vec::new();
         for i in 0..pairs {
@@ -125,17 +201,19 @@ fn main() {
                 a.push((m.run)(&shims[0], &tag));
             }
         }
-        report(m, &a, &b);
+        report(m, pairs, started, &a, &b);
     }
     for s in &shims {
         common::remove(&s.long_running);
     }
+    cleanup::check_nothing_left();
 }
 
 impl Shim {
     fn new(runtime: &'static str, id: &str) -> Shim {
         common::remove(id);
         let image = common::env().image;
+        cleanup::created(id);
         ctr_ok(&[
             "run",
             "-d",
@@ -165,26 +243,40 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn report(m: &Metric, a: &[f64], b: &[f64]) {
-    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| y / x).collect();
-    let (unit, better) = match m.unit {
-        Unit::Ms => ("ms", "lower is better"),
-        Unit::MBps => ("MB/s", "higher is better"),
-    };
-    let stats = |v: &[f64]| {
-        let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = v.iter().cloned().fold(0.0, f64::max);
-        format!(
-            "median {:8.1}  min {:8.1}  max {:8.1} {unit}",
-            median(v),
-            min,
-            max
-        )
-    };
-    println!("\n{} ({better})", m.name);
-    println!("  A go   {}", stats(a));
-    println!("  B rust {}", stats(b));
-    println!("  B/A per-pair ratio: median {:.2}", median(&ratios));
+fn report(m: &Metric, pairs: usize, started: Instant, a: &[Vec<f64>], b: &[Vec<f64>]) {
+    println!(
+        "\n{} ({pairs} pairs, {:.0} s)",
+        m.name,
+        started.elapsed().as_secs_f64()
+    );
+    for (k, f) in m.figures.iter().enumerate() {
+        let a: Vec<f64> = a.iter().map(|r| r[k]).collect();
+        let b: Vec<f64> = b.iter().map(|r| r[k]).collect();
+        let ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| y / x).collect();
+        let (unit, better) = match f.unit {
+            Unit::Ms => ("ms", "lower is better"),
+            Unit::MBps => ("MB/s", "higher is better"),
+            Unit::MiB => ("MiB", "lower is better"),
+        };
+        let stats = |v: &[f64]| {
+            let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = v.iter().cloned().fold(0.0, f64::max);
+            format!(
+                "median {:8.1}  min {:8.1}  max {:8.1} {unit}",
+                median(v),
+                min,
+                max
+            )
+        };
+        if f.name.is_empty() {
+            println!("  ({better})");
+        } else {
+            println!("  {} ({better})", f.name);
+        }
+        println!("    A go   {}", stats(&a));
+        println!("    B rust {}", stats(&b));
+        println!("    B/A per-pair ratio: median {:.2}", median(&ratios));
+    }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -269,6 +361,7 @@ fn exec_via_ctr(s: &Shim, tag: &str) -> f64 {
 
 fn cold_run(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-cold-{}-{tag}", short(s));
+    cleanup::created(&id);
     let image = common::env().image;
     let start = Instant::now();
     ctr_ok(&[
@@ -312,6 +405,7 @@ fn rate_from_tail(output_tail: &str, what: &str) -> f64 {
 
 fn file_throughput(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-file-{}-{tag}", short(s));
+    cleanup::created(&id);
     let log = std::env::temp_dir().join(format!("{id}.log"));
     let _ = std::fs::remove_file(&log);
     let uri = format!("file://{}", log.display());
@@ -352,6 +446,7 @@ fn file_throughput(s: &Shim, tag: &str) -> f64 {
 /// the page cache allows without any pipe or shim, for comparison.
 fn rootfs_file_throughput(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-rootfs-{}-{tag}", short(s));
+    cleanup::created(&id);
     let image = common::env().image;
     let script = WRITER.replace("2>/dev/null", "of=/tmp/out 2>/dev/null");
     let out = ctr(&[
@@ -376,6 +471,7 @@ fn rootfs_file_throughput(s: &Shim, tag: &str) -> f64 {
 
 fn fifo_throughput(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-fifo-{}-{tag}", short(s));
+    cleanup::created(&id);
     let image = common::env().image;
     let mut child = ctr_cmd(&[
         "run",

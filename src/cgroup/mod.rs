@@ -11,7 +11,7 @@ mod freezer;
 mod fs;
 mod oom;
 mod stats;
-mod update;
+pub mod update;
 
 // The task service does not call these yet; it is wired to them separately.
 #[allow(unused_imports)]

@@ -18,6 +18,8 @@ use crate::service::TaskService;
 
 const TASK_V2: &str = "containerd.task.v2.Task";
 const TASK_V3: &str = "containerd.task.v3.Task";
+/// How long an exiting shim waits for its undelivered events.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn run(flags: &Flags) -> Result<(), String> {
     // containerd made the `log` FIFO in the bundle, our working directory.
@@ -25,6 +27,13 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let listener =
         handover::take_listener().map_err(|e| format!("no listening socket from `start`: {e}"))?;
     crate::sys::cloexec_above(3);
+    // Not dumpable: no core dump of the shim's memory, and no process
+    // without CAP_SYS_PTRACE may ptrace it or read its /proc/<pid>/mem,
+    // environ or fds, even one running as root (a container's init, say).
+    // Children are unaffected: exec resets the flag.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        log::warn!("prctl(PR_SET_DUMPABLE, 0): {e}");
+    }
     // Paths are absolute from here on; containerd may remove this bundle.
     let _ = std::env::set_current_dir("/");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,7 +61,7 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     let service = Arc::new(TaskService::new(
         Shared {
             runtime: Arc::new(runtime),
-            publisher,
+            publisher: publisher.clone(),
             reaper,
             namespace: flags.namespace.clone(),
             state_root,
@@ -76,6 +85,11 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
         .map_err(|e| format!("start ttrpc server: {e}"))?;
     log::info!("serving the task API for namespace {}", flags.namespace);
     shutdown.notified().await;
+    // The last exits and deletes go out before the shim does: containerd
+    // (which just asked it to shut down, or deleted its last task) is up.
+    if !publisher.flush(FLUSH_LIMIT).await {
+        log::warn!("exiting with events undelivered after {FLUSH_LIMIT:?}");
+    }
     let _ = server.shutdown().await;
     Ok(())
 }
