@@ -7,6 +7,9 @@
 # runtime must do all the work; a 200-cycle soak of one pod shim among them),
 # then alone the tests that restart that containerd (down 2 s and 60 s while
 # a container exits), and a check that nothing was left behind;
+# then Docker Engine (tests/docker.rs: the docker CLI and a private dockerd
+# on that containerd, hack/docker-up.sh, Debian sid's Docker 28.5.2 from
+# hack/fetch-docker.sh) and the same check;
 # then install/uninstall/check (tests/install.rs, its own containerd);
 # then the Kubernetes path (tests/api/tests/cri.rs: a CRI client, containerd's
 # CRI plugin, runtime handler `rust`) against a second private containerd of
@@ -27,12 +30,13 @@ cargo test "${FEATURES[@]}" --lib --bins
 # Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
 # (ctr and the shim's own socket) and tests/api (containerd's gRPC API, a
 # package of its own so the gRPC stack stays out of the shim's build).
-cargo test "${FEATURES[@]}" --test e2e --no-run
+cargo test "${FEATURES[@]}" --test e2e --test docker --no-run
 cargo test "${FEATURES[@]}" --test install --no-run
 cargo test --release --locked -p shim-api-tests --no-run
 
 DIR=
-cleanup() { [[ -n "$DIR" ]] && hack/containerd-down.sh "$DIR"; DIR=; }
+# docker-down first (dockerd, its mounts); containerd-down unmounts the rest.
+cleanup() { [[ -n "$DIR" ]] && { hack/docker-down.sh "$DIR" || true; hack/containerd-down.sh "$DIR"; }; DIR=; }
 trap cleanup EXIT
 
 for version in $VERSIONS; do
@@ -50,6 +54,15 @@ for version in $VERSIONS; do
     ! CTR_BIN="$bin/ctr" cargo test "${FEATURES[@]}" --test e2e -- --ignored --test-threads=1 ||
     ! hack/check-leftovers.sh "$DIR"; then
     echo "== FAILED on containerd $CONTAINERD_VERSION" >&2
+    exit 1
+  fi
+  # Docker Engine (tests/docker.rs) on the same containerd: a private dockerd
+  # runs containers with --runtime io.containerd.rust.v2.
+  echo "== Docker Engine tests on containerd $CONTAINERD_VERSION"
+  if ! hack/docker-up.sh "$DIR" ||
+    ! (source "$DIR/docker/env" && cargo test "${FEATURES[@]}" --test docker -- --test-threads=2) ||
+    ! hack/check-leftovers.sh "$DIR" || ! hack/docker-down.sh "$DIR"; then
+    echo "== Docker FAILED on containerd $CONTAINERD_VERSION" >&2
     exit 1
   fi
   cleanup

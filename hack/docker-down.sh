@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Tears down the private dockerd started by hack/docker-up.sh DIR:
+#   1. removes its containers (`docker rm -f`, so their tasks go through the
+#      shim's Kill/Delete as in normal use) while dockerd still answers;
+#   2. stops dockerd (its pid file, or `--config-file DIR/docker/daemon.json`
+#      on its command line): SIGTERM, wait up to 15 s, then SIGKILL;
+#   3. unmounts every mount at or under DIR/docker (overlay2 layers, netns
+#      bind mounts), deepest first (`umount -l` fallback), and removes
+#      DIR/docker (refuses if a mount is still there).
+# The containerd of DIR keeps running: stop it with hack/containerd-down.sh
+# DIR, which also kills any shim still serving it. Idempotent.
+#
+# Usage: hack/docker-down.sh DIR
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 DIR" >&2
+  exit 2
+fi
+DIR=$(realpath -m "$1")
+D=$DIR/docker
+[[ "$DIR" != / ]] || { echo "docker-down: refusing DIR=/" >&2; exit 2; }
+
+read_args() { ARGS=(); mapfile -d "" -t ARGS 2>/dev/null <"/proc/$1/cmdline" || true; }
+alive() { kill -0 "$1" 2>/dev/null; }
+wait_gone() {
+  local t=$(($1 * 10)) p any; shift
+  while ((t-- > 0)); do
+    any=""
+    for p in "$@"; do alive "$p" && any=1; done
+    [[ -n "$any" ]] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- 1. containers ----
+if [[ -s "$D/env" && -S "$D/docker.sock" ]]; then
+  # shellcheck disable=SC1091
+  source "$D/env"
+  if ids=$(timeout 10 "$DOCKER_BIN" ps -aq 2>/dev/null) && [[ -n "$ids" ]]; then
+    echo "docker-down: removing containers" $ids
+    # shellcheck disable=SC2086
+    timeout 30 "$DOCKER_BIN" rm -f $ids >/dev/null || echo "docker-down: warning: docker rm -f failed" >&2
+  fi
+fi
+
+# ---- 2. dockerd ----
+pids=()
+if [[ -s "$D/dockerd.pid" ]]; then
+  p=$(cat "$D/dockerd.pid")
+  read_args "$p"
+  if ((${#ARGS[@]})) && [[ "${ARGS[0]##*/}" == dockerd ]]; then pids+=("$p"); fi
+fi
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  read_args "$p"
+  if ((${#ARGS[@]} == 0)) || [[ "${ARGS[0]##*/}" != dockerd ]]; then continue; fi
+  for a in "${ARGS[@]}"; do
+    if [[ "$a" == "$D/daemon.json" || "$a" == "--config-file=$D/daemon.json" ]]; then pids+=("$p"); break; fi
+  done
+done
+if ((${#pids[@]})); then
+  mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
+  echo "docker-down: stopping dockerd ${pids[*]}"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  if ! wait_gone 15 "${pids[@]}"; then
+    echo "docker-down: dockerd still alive after 15 s, SIGKILL" >&2
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    wait_gone 5 "${pids[@]}" || echo "docker-down: warning: dockerd ${pids[*]} did not die" >&2
+  fi
+fi
+
+# ---- 3. mounts, then the dir ----
+mounts_under() {
+  awk -v dir="$D" '{
+      m = $5
+      while (match(m, /\\[0-7][0-7][0-7]/)) {
+        c = sprintf("%c", (substr(m, RSTART+1, 1) * 64) + (substr(m, RSTART+2, 1) * 8) + substr(m, RSTART+3, 1))
+        m = substr(m, 1, RSTART-1) c substr(m, RSTART+4)
+      }
+      if (m == dir || index(m, dir "/") == 1) print length(m) "\t" m
+    }' /proc/self/mountinfo | sort -rn | cut -f2-
+}
+for _ in 1 2 3; do
+  mapfile -t mnts < <(mounts_under)
+  ((${#mnts[@]})) || break
+  for m in "${mnts[@]}"; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+done
+mapfile -t mnts < <(mounts_under)
+if ((${#mnts[@]})); then
+  echo "docker-down: mounts still present under $D, not removing it:" >&2
+  printf '  %s\n' "${mnts[@]}" >&2
+  exit 1
+fi
+if [[ -e "$D" ]]; then
+  rm -rf --one-file-system "$D"
+fi
+echo "docker-down: $D is down"
