@@ -13,10 +13,8 @@
 #   DEB_VERSION       override the exact Debian version for 1.7/2.1 (e.g. when
 #                     the archive has moved on); SUITE overrides the suite.
 #
-# The system's apt setup is never touched: a private one-line sources list, a
-# private lists dir and a private apt cache dir under CONTAINERD_CACHE/apt/<suite>
-# are used for `apt-get update` and `apt-get download` (apt warns that the
-# download runs unsandboxed as root because `_apt` cannot write there: harmless).
+# The system's apt setup is never touched (hack/lib/private-apt.sh: private
+# sources list, lists and cache under CONTAINERD_CACHE/apt/<suite>).
 # The .deb is unpacked with `dpkg-deb -x` into CONTAINERD_CACHE/<deb version>/;
 # its usr/bin also holds that release's own containerd-shim-runc-v2, so put the
 # printed dir first on containerd's PATH to make it use its own Go shim.
@@ -59,32 +57,9 @@ if usable; then
   exit 0
 fi
 
-for tool in apt-get dpkg-deb; do
-  command -v "$tool" >/dev/null || { log "$tool is needed"; exit 1; }
-done
-
-APTDIR=$CACHE/apt/$suite
-mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/debs"
-# target-=DEP-11: skip the AppStream metadata that appstream's apt.conf.d adds.
-echo "deb [target-=DEP-11] http://deb.debian.org/debian $suite main" >"$APTDIR/sources.list"
-APT=(
-  apt-get -q
-  -o "Dir::Etc::sourcelist=$APTDIR/sources.list"
-  -o "Dir::Etc::sourceparts=-"
-  -o "Dir::State::Lists=$APTDIR/lists"
-  -o "Dir::Cache=$APTDIR/cache"
-  -o "APT::Get::List-Cleanup=0"
-)
-
-deb=$(compgen -G "$APTDIR/debs/containerd_${deb_version}_*.deb" | head -n1 || true)
-if [[ -z "$deb" ]]; then
-  log "apt-get update ($suite, private lists in $APTDIR)"
-  "${APT[@]}" update >&2
-  log "apt-get download containerd=$deb_version"
-  (cd "$APTDIR/debs" && "${APT[@]}" download "containerd=$deb_version" >&2)
-  deb=$(compgen -G "$APTDIR/debs/containerd_${deb_version}_*.deb" | head -n1 || true)
-  [[ -n "$deb" ]] || { log "download produced no containerd_${deb_version}_*.deb in $APTDIR/debs"; exit 1; }
-fi
+# shellcheck source=lib/private-apt.sh
+source "$(dirname "$0")/lib/private-apt.sh"
+deb=$(private_apt_debs "$CACHE" "$suite" "$deb_version" containerd)
 
 log "unpacking $deb into $DEST"
 tmp=$DEST.tmp.$$

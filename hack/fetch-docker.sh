@@ -12,10 +12,8 @@
 #   DEB_VERSION   override the exact Debian version (e.g. when the archive has
 #                 moved on); SUITE overrides the suite.
 #
-# Like hack/fetch-containerd.sh, the system's apt setup is never touched: a
-# private one-line sources list, a private lists dir and a private apt cache
-# dir under DOCKER_CACHE/apt/<suite> serve `apt-get update` and `apt-get
-# download`. Both .debs are unpacked with `dpkg-deb -x` into
+# Like hack/fetch-containerd.sh, the system's apt setup is never touched
+# (hack/lib/private-apt.sh, under DOCKER_CACHE/apt/<suite>). Both .debs are unpacked with `dpkg-deb -x` into
 # DOCKER_CACHE/<deb version>/; dockerd (usr/sbin) is linked next to docker
 # (usr/bin) in DOCKER_CACHE/<deb version>/bin, the printed dir. Nothing is
 # installed: no docker group, no systemd unit, no /etc/docker.
@@ -46,42 +44,16 @@ if usable; then
   exit 0
 fi
 
-for tool in apt-get dpkg-deb; do
-  command -v "$tool" >/dev/null || { log "$tool is needed"; exit 1; }
-done
-
-APTDIR=$CACHE/apt/$suite
-mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/debs"
-# target-=DEP-11: skip the AppStream metadata that appstream's apt.conf.d adds.
-echo "deb [target-=DEP-11] http://deb.debian.org/debian $suite main" >"$APTDIR/sources.list"
-APT=(
-  apt-get -q
-  -o "Dir::Etc::sourcelist=$APTDIR/sources.list"
-  -o "Dir::Etc::sourceparts=-"
-  -o "Dir::State::Lists=$APTDIR/lists"
-  -o "Dir::Cache=$APTDIR/cache"
-  -o "APT::Get::List-Cleanup=0"
-)
-
-find_deb() { compgen -G "$APTDIR/debs/${1}_${deb_version}_*.deb" | head -n1 || true; }
-missing=()
-for pkg in docker.io docker-cli; do
-  [[ -n "$(find_deb "$pkg")" ]] || missing+=("$pkg=$deb_version")
-done
-if ((${#missing[@]})); then
-  log "apt-get update ($suite, private lists in $APTDIR)"
-  "${APT[@]}" update >&2
-  log "apt-get download ${missing[*]}"
-  (cd "$APTDIR/debs" && "${APT[@]}" download "${missing[@]}" >&2)
-fi
+# shellcheck source=lib/private-apt.sh
+source "$(dirname "$0")/lib/private-apt.sh"
+mapfile -t debs < <(private_apt_debs "$CACHE" "$suite" "$deb_version" docker.io docker-cli)
+((${#debs[@]} == 2)) || exit 1
 
 log "unpacking into $DEST"
 tmp=$DEST.tmp.$$
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$tmp"
-for pkg in docker.io docker-cli; do
-  deb=$(find_deb "$pkg")
-  [[ -n "$deb" ]] || { log "download produced no ${pkg}_${deb_version}_*.deb in $APTDIR/debs"; exit 1; }
+for deb in "${debs[@]}"; do
   dpkg-deb -x "$deb" "$tmp"
 done
 [[ -x "$tmp/usr/sbin/dockerd" && -x "$tmp/usr/bin/docker" ]] ||
