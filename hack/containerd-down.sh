@@ -136,29 +136,9 @@ fi
 
 # ---- 5. mounts ----
 # Mount points at/under DIR from mountinfo (field 5, octal-escaped), deepest first.
-mounts_under() {
-  awk -v dir="$DIR" '{
-      m = $5
-      while (match(m, /\\[0-7][0-7][0-7]/)) {
-        c = sprintf("%c", (substr(m, RSTART+1, 1) * 64) + (substr(m, RSTART+2, 1) * 8) + substr(m, RSTART+3, 1))
-        m = substr(m, 1, RSTART-1) c substr(m, RSTART+4)
-      }
-      if (m == dir || index(m, dir "/") == 1) print length(m) "\t" m
-    }' /proc/self/mountinfo | sort -rn | cut -f2-
-}
-for _ in 1 2 3; do
-  mapfile -t mnts < <(mounts_under)
-  ((${#mnts[@]})) || break
-  for m in "${mnts[@]}"; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-done
-mapfile -t mnts < <(mounts_under)
-if ((${#mnts[@]})); then
-  echo "containerd-down: mounts still present under $DIR, not removing it:" >&2
-  printf '  %s\n' "${mnts[@]}" >&2
-  exit 1
-fi
+# shellcheck source=lib/mounts.sh
+source "$(dirname "$0")/lib/mounts.sh"
+unmount_under "$DIR" containerd-down || exit 1
 
 # ---- 6. remove DIR ----
 if [[ -e "$DIR" ]]; then

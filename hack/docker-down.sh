@@ -72,29 +72,9 @@ if ((${#pids[@]})); then
 fi
 
 # ---- 3. mounts, then the dir ----
-mounts_under() {
-  awk -v dir="$D" '{
-      m = $5
-      while (match(m, /\\[0-7][0-7][0-7]/)) {
-        c = sprintf("%c", (substr(m, RSTART+1, 1) * 64) + (substr(m, RSTART+2, 1) * 8) + substr(m, RSTART+3, 1))
-        m = substr(m, 1, RSTART-1) c substr(m, RSTART+4)
-      }
-      if (m == dir || index(m, dir "/") == 1) print length(m) "\t" m
-    }' /proc/self/mountinfo | sort -rn | cut -f2-
-}
-for _ in 1 2 3; do
-  mapfile -t mnts < <(mounts_under)
-  ((${#mnts[@]})) || break
-  for m in "${mnts[@]}"; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-done
-mapfile -t mnts < <(mounts_under)
-if ((${#mnts[@]})); then
-  echo "docker-down: mounts still present under $D, not removing it:" >&2
-  printf '  %s\n' "${mnts[@]}" >&2
-  exit 1
-fi
+# shellcheck source=lib/mounts.sh
+source "$(dirname "$0")/lib/mounts.sh"
+unmount_under "$D" docker-down || exit 1
 if [[ -e "$D" ]]; then
   rm -rf --one-file-system "$D"
 fi
