@@ -1175,6 +1175,15 @@ fn restart_and_missed_exit(down: Duration) {
         || try_task_status(&a).as_deref() == Some("RUNNING"),
     );
     assert_eq!(shim_pid(&a), shim_a, "the same shim serves the task");
+    // containerd's events exchange logs each event a shim forwards: at
+    // debug level on 1.6, at trace level on 1.7 and 2.x (so the restarted
+    // containerd runs with --log-level trace, see containerd_restart).
+    let forwarded = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("event forwarded") && l.contains("topic=/tasks/exit"))
+            .count()
+    };
+    let before_exec = containerd_log_len();
     let out = ctr(&[
         "task",
         "exec",
@@ -1186,6 +1195,14 @@ fn restart_and_missed_exit(down: Duration) {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "exec after restart\n");
+    // The exec's own exit reaches containerd before the next outage (the
+    // shim's first publish after the restart may hit its stale connection
+    // and retry): the outage's window then holds b's exit alone.
+    wait_until(
+        "the exec's exit to be forwarded to containerd",
+        Duration::from_secs(10),
+        || forwarded(&containerd_log_since(before_exec)) >= 1,
+    );
 
     // SIGKILL; b exits while containerd is down; its exit reaches containerd
     // once it is back (the shim retries), exactly once.
@@ -1206,14 +1223,6 @@ fn restart_and_missed_exit(down: Duration) {
                 && matches!(try_task_status(&b).as_deref(), Some("STOPPED") | None)
         },
     );
-    // containerd's events exchange logs each event a shim forwards: at
-    // debug level on 1.6, at trace level on 1.7 and 2.x (so the restarted
-    // containerd runs with --log-level trace, see containerd_restart).
-    let forwarded = |log: &str| {
-        log.lines()
-            .filter(|l| l.contains("event forwarded") && l.contains("topic=/tasks/exit"))
-            .count()
-    };
     wait_until(
         "the missed /tasks/exit to be forwarded to containerd",
         Duration::from_secs(15),
