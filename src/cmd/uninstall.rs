@@ -83,44 +83,30 @@ pub fn uninstall(t: &Target, out: &mut dyn Write) -> Result<(), NodeError> {
                 t.handler,
                 t.config.display()
             ),
-            Outcome::Restore { backup, text } => {
-                say!(
-                    out,
-                    "config: would restore {} from {}",
-                    t.config.display(),
-                    backup.display()
-                );
-                let _ = out.write_all(
-                    line_diff::unified(
-                        current_text,
-                        text,
-                        &a,
-                        &super::install::label(t, "b", true),
-                    )
-                    .as_bytes(),
-                );
+            Outcome::Restore { backup, .. } => say!(
+                out,
+                "config: would restore {} from {}",
+                t.config.display(),
+                backup.display()
+            ),
+            Outcome::Remove => say!(
+                out,
+                "config: would remove {} (install created it)",
+                t.config.display()
+            ),
+            Outcome::Edit(_) => say!(out, "config: would remove the handler table"),
+        }
+        // The diff from what is there to what would be: the restored
+        // backup, nothing (the file removed), or the file without the table.
+        let after = match &outcome {
+            Outcome::Unchanged => None,
+            Outcome::Restore { text, .. } | Outcome::Edit(text) => {
+                Some((text.as_str(), super::install::label(t, "b", true)))
             }
-            Outcome::Remove => {
-                say!(
-                    out,
-                    "config: would remove {} (install created it)",
-                    t.config.display()
-                );
-                let _ =
-                    out.write_all(line_diff::unified(current_text, "", &a, "/dev/null").as_bytes());
-            }
-            Outcome::Edit(text) => {
-                say!(out, "config: would remove the handler table");
-                let _ = out.write_all(
-                    line_diff::unified(
-                        current_text,
-                        text,
-                        &a,
-                        &super::install::label(t, "b", true),
-                    )
-                    .as_bytes(),
-                );
-            }
+            Outcome::Remove => Some(("", "/dev/null".to_string())),
+        };
+        if let Some((text, b)) = after {
+            let _ = out.write_all(line_diff::unified(current_text, text, &a, &b).as_bytes());
         }
         say!(out, "dry run: nothing was changed");
         return Ok(());
