@@ -452,6 +452,80 @@ fn dockers_default_seccomp_profile_and_capabilities_are_applied() {
     assert_no_leftovers(&id, &merged);
 }
 
+/// CAP_SYS_ADMIN's bit: an exec keeps it only until its filter is loaded.
+const SYS_ADMIN: u64 = 1 << 21;
+
+#[test]
+fn exec_runs_under_the_containers_seccomp_profile_with_its_own_capabilities() {
+    // libcontainer leaves the profile out of an exec's spec, so the shim
+    // loads it itself; without no_new_privs that takes CAP_SYS_ADMIN, kept
+    // through libcontainer's capability drop and dropped after loading.
+    // (run options, exec options, Seccomp: mode, NoNewPrivs, exit code of
+    // `unshare -U true`)
+    let cases: [(&[&str], &[&str], &str, &str, i32); 4] = [
+        (&[], &[], "2", "0", 1),
+        (&[], &["-u", "1000"], "2", "0", 1),
+        (&["--security-opt", "no-new-privileges"], &[], "2", "1", 1),
+        (&["--security-opt", "seccomp=unconfined"], &[], "0", "0", 0),
+    ];
+    let image = image();
+    for (run, exec, mode, nnp, code) in cases {
+        let name = unique_name("xsec");
+        let _rm = Removed(name.clone());
+        let mut extra = vec!["-d"];
+        extra.extend_from_slice(run);
+        docker_ok(&run_args(&name, &extra, &image, &["sleep", "1000"]));
+        let init = docker_ok(&["exec", &name, "cat", "/proc/1/status"]);
+        let with = |cmd: &[&str]| {
+            let mut args = vec!["exec"];
+            args.extend_from_slice(exec);
+            args.push(&name);
+            args.extend_from_slice(cmd);
+            docker(&args)
+        };
+        let out = with(&["cat", "/proc/self/status"]);
+        assert!(out.status.success(), "{run:?} {exec:?}: {}", stderr(&out));
+        let status = stdout(&out);
+        let what = format!("{run:?} exec {exec:?}");
+        assert_eq!(status_field(&status, "Seccomp"), mode, "{what}");
+        assert_eq!(
+            status_field(&status, "Seccomp_filters"),
+            if mode == "2" { "1" } else { "0" },
+            "{what}: exactly the container's one filter"
+        );
+        assert_eq!(status_field(&status, "NoNewPrivs"), nnp, "{what}");
+        // What kept SYS_ADMIN to load the filter is gone again: the bounding
+        // set is the container's, and a root exec has the init's sets.
+        assert_eq!(
+            status_field(&status, "CapBnd"),
+            status_field(&init, "CapBnd"),
+            "{what}"
+        );
+        for field in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+            let mask = u64::from_str_radix(status_field(&status, field), 16).unwrap();
+            assert_eq!(mask & SYS_ADMIN, 0, "{what}: {field} {mask:x}");
+            let expected = if exec.is_empty() {
+                status_field(&init, field)
+            } else {
+                // A non-root exec loses its permitted and effective sets at
+                // execve (no ambient capabilities, no file capabilities).
+                "0000000000000000"
+            };
+            assert_eq!(status_field(&status, field), expected, "{what}: {field}");
+        }
+        let out = with(&["unshare", "-U", "true"]);
+        assert_eq!(out.status.code(), Some(code), "{what}: {}", stderr(&out));
+        if code != 0 {
+            assert!(
+                stderr(&out).contains("Operation not permitted"),
+                "{what}: {}",
+                stderr(&out)
+            );
+        }
+        docker_ok(&["rm", "-f", &name]);
+    }
+}
+
 #[test]
 fn exec_reports_its_exit_code_and_output() {
     let name = unique_name("exec");

@@ -8,7 +8,9 @@
 //! - a terminal gets the spec's consoleSize before the program runs, as
 //!   runc sizes its pty (Docker sends consoleSize with `exec -it`; the shim's
 //!   own resize comes only after the exec started, too late for a program
-//!   that asks at once).
+//!   that asks at once);
+//! - an exec process gets the container's seccomp filter
+//!   (`exec_seccomp`), which libcontainer leaves out for execs.
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
@@ -19,11 +21,23 @@ use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::Spec;
 
+use super::exec_seccomp::ExecSeccomp;
+
 /// runc's fallback search path.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-#[derive(Clone)]
-pub struct ShimExecutor;
+#[derive(Clone, Default)]
+pub struct ShimExecutor {
+    /// For an exec: the container's filter, loaded just before execve.
+    exec_seccomp: Option<ExecSeccomp>,
+}
+
+impl ShimExecutor {
+    /// The executor of an exec process that must run under `seccomp`.
+    pub fn for_exec(exec_seccomp: Option<ExecSeccomp>) -> Self {
+        ShimExecutor { exec_seccomp }
+    }
+}
 
 fn has_path(spec: &Spec) -> bool {
     spec.process()
@@ -135,6 +149,9 @@ impl Executor for ShimExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         size_terminal(spec);
+        if let Some(seccomp) = &self.exec_seccomp {
+            seccomp.apply()?;
+        }
         if has_path(spec) {
             return DefaultExecutor {}.exec(spec);
         }

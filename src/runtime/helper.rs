@@ -11,6 +11,9 @@ use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
 
+use oci_spec::runtime::{Process, Spec};
+
+use super::exec_seccomp::ExecSeccomp;
 use super::executor::ShimExecutor;
 use crate::error::chain;
 
@@ -112,7 +115,7 @@ fn create(a: &Args) -> Result<u32, String> {
     }
     let container = builder
         .with_console_socket(a.console_socket.as_ref())
-        .with_executor(ShimExecutor)
+        .with_executor(ShimExecutor::default())
         .validate_id()
         .map_err(|e| lc_err("container id", e))?
         .as_init(bundle)
@@ -131,17 +134,38 @@ fn create(a: &Args) -> Result<u32, String> {
 /// returns once the process has exec'd (or failed to).
 fn exec(a: &Args) -> Result<u32, String> {
     let process = a.process.as_ref().ok_or("exec needs --process")?;
+    let seccomp = exec_seccomp(a, process)?;
     let pid = ContainerBuilder::new(a.id.clone(), SyscallType::Linux)
         .with_root_path(&a.root)
         .map_err(|e| lc_err("runtime root", e))?
         .with_console_socket(a.console_socket.as_ref())
-        .with_executor(ShimExecutor)
+        .with_executor(ShimExecutor::for_exec(seccomp))
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)
         .build()
         .map_err(|e| lc_err("exec", e))?;
     Ok(pid.as_raw() as u32)
+}
+
+/// The container's seccomp filter for the exec in `process_file`, which is
+/// rewritten when the process must keep CAP_SYS_ADMIN to load it
+/// (exec_seccomp.rs says why).
+fn exec_seccomp(a: &Args, process_file: &Path) -> Result<Option<ExecSeccomp>, String> {
+    let container = Container::load(a.root.join(&a.id)).map_err(|e| lc_err("load container", e))?;
+    let config = container.bundle().join("config.json");
+    let spec = Spec::load(&config).map_err(|e| format!("read {}: {e}", config.display()))?;
+    let read =
+        std::fs::read(process_file).map_err(|e| format!("read {}: {e}", process_file.display()))?;
+    let mut process: Process = serde_json::from_slice(&read)
+        .map_err(|e| format!("parse {}: {e}", process_file.display()))?;
+    let seccomp = super::exec_seccomp::prepare(&spec, &mut process)?;
+    if seccomp.as_ref().is_some_and(ExecSeccomp::widened) {
+        let json = serde_json::to_vec(&process).map_err(|e| format!("encode process: {e}"))?;
+        std::fs::write(process_file, json)
+            .map_err(|e| format!("write {}: {e}", process_file.display()))?;
+    }
+    Ok(seccomp)
 }
 
 fn start(root: &Path, id: &str) -> Result<(), String> {

@@ -4,6 +4,7 @@
 //! implementation of the same trait.
 
 pub mod embedded;
+mod exec_seccomp;
 mod executor;
 pub mod helper;
 // Not selected by the task service yet (container.rs does that: BinaryName).
