@@ -3,6 +3,24 @@ use std::path::PathBuf;
 fn main() {
     revision();
     protos();
+    layout();
+}
+
+/// Lays out the functions a serving shim runs first and densely
+/// (hack/layout.sh writes the list; docs/performance.md says why). lld
+/// places them in the file's order; names the build no longer has are
+/// skipped quietly, so a stale list costs memory, never a build.
+fn layout() {
+    let order = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+        .join("hack/layout/serving.order");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if order.exists() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
 }
 
 // Records the git revision for `containerd-shim-rust-v2 -v`.

@@ -17,22 +17,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=lib/paths.sh
+source hack/lib/paths.sh
 version=${CONTAINERD_VERSION_BENCH:-1.6}
 
 hack/install-deps.sh >/dev/null
-cargo build --release --locked --features e2e
-cargo build --release --locked --features e2e --example bench
+cargo build --release --locked
+cargo build --release --locked --example bench
 bin=$(hack/fetch-containerd.sh "$version")
 DIR=$(mktemp -d "/tmp/bench-$version.XXXXXX")
 trap 'hack/containerd-down.sh "$DIR" >/dev/null' EXIT
 # runc and containerd-shim-runc-v2 (Debian's, in /usr/sbin and /usr/bin) stay
 # on containerd's PATH for side A.
 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" \
-  CONTAINERD_PATH="$REPO/target/release:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+  CONTAINERD_PATH="$SHIM_RELEASE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   hack/containerd-up.sh "$DIR" >/dev/null
 # shellcheck disable=SC1091
 source "$DIR/env"
 export CONTAINERD_ADDRESS SHIM_TEST_DIR TEST_IMAGE
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)," \
   "containerd $CONTAINERD_VERSION, $(runc --version | head -1), cgroup $( [[ -e /sys/fs/cgroup/cgroup.controllers ]] && echo v2 || echo v1)"
-CTR_BIN="$bin/ctr" target/release/examples/bench "$@"
+CTR_BIN="$bin/ctr" "$SHIM_RELEASE_DIR/examples/bench" "$@"

@@ -5,7 +5,7 @@
 #
 # Usage: hack/containerd-up.sh DIR
 # Env:
-#   SHIM_BIN_DIR    dir holding containerd-shim-rust-v2 (default <repo>/target/release)
+#   SHIM_BIN_DIR    dir holding containerd-shim-rust-v2 (default <repo>/target/<host triple>/release)
 #   CONTAINERD_BIN  containerd binary (default /usr/bin/containerd)
 #   CTR_BIN         ctr binary (default: ctr next to CONTAINERD_BIN, else `ctr`)
 #   CONTAINERD_PATH PATH for containerd and the shims it starts (default
@@ -40,10 +40,12 @@ if [[ $# -ne 1 ]]; then
 fi
 HACK=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HACK/.." && pwd)
+# shellcheck source=lib/paths.sh
+source "$HACK/lib/paths.sh"
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 
-SHIM_BIN_DIR=${SHIM_BIN_DIR:-$REPO/target/release}
+SHIM_BIN_DIR=${SHIM_BIN_DIR:-$SHIM_RELEASE_DIR}
 CONTAINERD_BIN=${CONTAINERD_BIN:-/usr/bin/containerd}
 if [[ -z "${CTR_BIN:-}" ]]; then
   CTR_BIN=ctr

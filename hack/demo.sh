@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=lib/paths.sh
+source hack/lib/paths.sh
 
 hack/install-deps.sh
 cargo build --release --locked
 DIR=$(mktemp -d /tmp/shim-demo.XXXXXX)
 trap 'hack/containerd-down.sh "$DIR" >/dev/null' EXIT
 # runc is deliberately not on containerd's PATH: the shim embeds its runtime.
-CONTAINERD_PATH="$REPO/target/release" hack/containerd-up.sh "$DIR" >/dev/null
+CONTAINERD_PATH="$SHIM_RELEASE_DIR" hack/containerd-up.sh "$DIR" >/dev/null
 # shellcheck disable=SC1091
 source "$DIR/env"
 RT=io.containerd.rust.v2

@@ -19,11 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=lib/paths.sh
+source hack/lib/paths.sh
 VERSIONS=${CONTAINERD_VERSIONS:-1.6 1.7 2.1}
 
 hack/install-deps.sh
 # One feature set for every build, so the shim binary is built once.
-FEATURES=(--release --locked --features e2e)
+FEATURES=(--release --locked)
 cargo build "${FEATURES[@]}"
 echo "== unit tests"
 cargo test "${FEATURES[@]}" --lib --bins
@@ -42,7 +44,7 @@ trap cleanup EXIT
 for version in $VERSIONS; do
   bin=$(hack/fetch-containerd.sh "$version")
   DIR=$(mktemp -d "/tmp/shim-e2e-$version.XXXXXX")
-  CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \
+  CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$SHIM_RELEASE_DIR" \
     hack/containerd-up.sh "$DIR"
   # shellcheck disable=SC1091
   source "$DIR/env"
@@ -75,7 +77,7 @@ for version in $VERSIONS; do
   fi
 
   DIR=$(mktemp -d "/tmp/shim-cri-$version.XXXXXX")
-  CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$REPO/target/release" \
+  CRI=1 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" CONTAINERD_PATH="$SHIM_RELEASE_DIR" \
     hack/containerd-up.sh "$DIR"
   # shellcheck disable=SC1091
   source "$DIR/env"
