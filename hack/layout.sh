@@ -20,6 +20,10 @@
 # renames are skipped by the linker; run this again after larger changes.
 #
 # Usage: hack/layout.sh            (needs root, valgrind; ~2 minutes)
+#        hack/layout.sh --check    how much of the list the built binary
+#          still has; fails below 80% (hack/test.sh runs it after the build),
+#          so that a list gone stale through renames or new dependency
+#          versions is regenerated rather than silently costing memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +31,20 @@ REPO=$PWD
 # shellcheck source=lib/paths.sh
 source hack/lib/paths.sh
 OUT=$ROOT/hack/layout/serving.order
+
+if [[ "${1:-}" == --check ]]; then
+  BIN=$SHIM_RELEASE_DIR/containerd-shim-rust-v2
+  [[ -x "$BIN" ]] || { echo "layout: build first ($BIN missing)" >&2; exit 1; }
+  total=$(wc -l <"$OUT")
+  found=$(nm "$BIN" | awk '$2 ~ /^[tTwW]$/ {print $3}' | LC_ALL=C sort -u |
+    LC_ALL=C comm -12 - "$OUT" | wc -l)
+  echo "layout: $found of $total functions in $OUT are in the binary"
+  if (( found * 100 < total * 80 )); then
+    echo "layout: the list is stale; run hack/layout.sh and commit hack/layout/serving.order" >&2
+    exit 1
+  fi
+  exit 0
+fi
 
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 cargo build --release --locked --bin containerd-shim-rust-v2

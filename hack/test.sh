@@ -27,6 +27,7 @@ hack/install-deps.sh
 # One feature set for every build, so the shim binary is built once.
 FEATURES=(--release --locked)
 cargo build "${FEATURES[@]}"
+hack/layout.sh --check
 echo "== unit tests"
 cargo test "${FEATURES[@]}" --lib --bins
 # Build the e2e test binaries once, before any containerd runs: tests/e2e.rs
