@@ -26,11 +26,10 @@
 #          versions is regenerated rather than silently costing memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 REPO=$PWD
 # shellcheck source=lib/paths.sh
 source hack/lib/paths.sh
-OUT=$ROOT/hack/layout/serving.order
+OUT=$REPO/hack/layout/serving.order
 
 if [[ "${1:-}" == --check ]]; then
   BIN=$SHIM_RELEASE_DIR/containerd-shim-rust-v2
