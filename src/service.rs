@@ -168,6 +168,9 @@ impl TaskService {
     }
 }
 
+/// How long an Exec keeps the cgroup migration path warm for its Start.
+const EXEC_TO_START: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn unsupported<T>(what: &str) -> ttrpc::Result<T> {
     Err(Error::Unimplemented(format!("{what} is not supported by this shim yet")).into())
 }
@@ -180,6 +183,8 @@ impl Task for TaskService {
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
         let id = req.id.clone();
+        // The runtime joins the new cgroup during this call.
+        let _primed = crate::cgroup::keep_primed();
         self.do_create(req).await.map_err(|e| {
             log::warn!("create {id}: {e}");
             e.into()
@@ -191,6 +196,8 @@ impl Task for TaskService {
         let pid = if req.exec_id.is_empty() {
             c.start(&self.shared).await?
         } else {
+            // The exec joins the container's cgroup during this call.
+            let _primed = crate::cgroup::keep_primed();
             c.start_exec(&self.shared, &req.exec_id).await?
         };
         let mut resp = StartResponse::new();
@@ -271,6 +278,9 @@ impl Task for TaskService {
 
     async fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
+        // Its Start, which joins the container's cgroup, follows at once:
+        // start the kernel's wait for that now.
+        crate::cgroup::prime_for(EXEC_TO_START);
         let stdio = StdioPaths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 mod freezer;
 mod fs;
 mod oom;
+mod primer;
 mod stats;
 pub mod update;
 
@@ -18,6 +19,7 @@ pub mod update;
 pub use freezer::{freeze, thaw};
 #[allow(unused_imports)]
 pub use oom::OomWatcher;
+pub use primer::{keep_primed, prime_for};
 #[allow(unused_imports)]
 pub use stats::metrics;
 #[allow(unused_imports)]
