@@ -49,6 +49,9 @@ pub struct Shared {
     pub oom: crate::cgroup::OomWatcher,
 }
 
+/// An exec process and its OCI process spec (JSON).
+type ExecEntry = (Arc<Process>, Vec<u8>);
+
 pub struct Container {
     pub id: String,
     pub bundle: PathBuf,
@@ -59,7 +62,7 @@ pub struct Container {
     private_bundle: Option<PathBuf>,
     pub init: Arc<Process>,
     /// Exec processes by exec id, with their OCI process spec (JSON).
-    execs: Mutex<HashMap<String, (Arc<Process>, Vec<u8>)>>,
+    execs: Mutex<HashMap<String, ExecEntry>>,
     /// The OCI runtime this container runs on: the shared embedded one, or
     /// the external binary its runtime options name.
     runtime: Arc<dyn Runtime>,
@@ -100,7 +103,7 @@ pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
     if process
         .args()
         .as_ref()
-        .map_or(true, |a| a.is_empty() || a[0].is_empty())
+        .is_none_or(|a| a.is_empty() || a[0].is_empty())
     {
         return Err(Error::InvalidArgument(
             "exec process args must name a command".into(),
@@ -163,7 +166,7 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
 pub fn parse_spec(text: &[u8]) -> std::result::Result<Spec, String> {
     let spec: Spec = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let args = spec.process().as_ref().and_then(|p| p.args().as_ref());
-    if args.map_or(true, |a| a.is_empty() || a[0].is_empty()) {
+    if args.is_none_or(|a| a.is_empty() || a[0].is_empty()) {
         return Err("process.args must name a command".into());
     }
     Ok(spec)

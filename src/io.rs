@@ -380,7 +380,11 @@ pub async fn wait_drained(mut drained: watch::Receiver<bool>, limit: Duration) -
 /// what a process wrote to stdout before it wrote to stderr is in the file
 /// before it, as with one writer.
 #[derive(Default)]
-struct FileSinks(Vec<(std::path::PathBuf, File, Vec<(OwnedFd, String)>)>);
+struct FileSinks(Vec<FileSink>);
+
+/// One log file: its path, the open file, and the pipes (with their stream
+/// names) that go into it.
+type FileSink = (std::path::PathBuf, File, Vec<(OwnedFd, String)>);
 
 impl FileSinks {
     /// A pipe into the log file at `path`; returns the process's end.

@@ -40,21 +40,6 @@ pub fn cloexec_above(above: RawFd) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::os::fd::AsFd;
-
-    #[test]
-    fn counts_unread_bytes_in_a_pipe() {
-        let (r, w) = nix::unistd::pipe().unwrap();
-        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 0);
-        std::fs::File::from(w).write_all(b"hello").unwrap();
-        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 5);
-    }
-}
-
 /// Receives one descriptor sent with SCM_RIGHTS (the pty master that the
 /// container's init sends over the console socket).
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
@@ -99,4 +84,19 @@ pub fn set_winsize(fd: BorrowedFd<'_>, cols: u16, rows: u16) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn counts_unread_bytes_in_a_pipe() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 0);
+        std::fs::File::from(w).write_all(b"hello").unwrap();
+        assert_eq!(unread_bytes(r.as_fd()).unwrap(), 5);
+    }
 }

@@ -13,7 +13,6 @@
 //! benchmark may be left (see cleanup.rs).
 
 #[path = "../../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 mod cleanup;

@@ -47,6 +47,8 @@ impl OomWatcher {
     /// A watcher for this host's cgroups, its task spawned on the current
     /// tokio runtime (panics outside one). If its descriptors cannot be
     /// created, the error is logged and every `watch` returns it.
+    // No Default: building one spawns a task, which needs a runtime.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> OomWatcher {
         let root = Path::new(CGROUP_ROOT);
         OomWatcher::under(root, Layout::of(root))

@@ -275,8 +275,7 @@ fn last_error(log: &[u8]) -> Option<String> {
     }
     log.split(|b| *b == b'\n')
         .filter_map(|l| serde_json::from_slice::<Line>(l).ok())
-        .filter(|l| (l.level == "error" || l.level == "fatal") && !l.msg.is_empty())
-        .last()
+        .rfind(|l| (l.level == "error" || l.level == "fatal") && !l.msg.is_empty())
         .map(|l| l.msg)
 }
 
