@@ -644,23 +644,18 @@ fn a_hundred_execs_leave_the_shims_fds_where_they_were() {
     let _cleanup = Cleanup(vec![id.clone()]);
     run_detached(&id, &[], &["sleep", "1000"]);
     let pid = shim_pid(&id);
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .count()
-    };
     let out = ctr(&["task", "exec", "--exec-id", "warmup", &id, "true"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let before = fds();
+    let before = settled_fds(pid);
     for i in 0..100 {
         let exec_id = format!("e{i}");
         let out = ctr(&["task", "exec", "--exec-id", &exec_id, &id, "true"]);
         assert!(out.status.success(), "exec {i}: {}", stderr(&out));
     }
-    let after = fds();
+    let after = settled_fds(pid);
     assert!(
-        after <= before,
-        "shim fds grew from {before} to {after} over 100 execs"
+        after.len() <= before.len(),
+        "shim fds grew over 100 execs from {before:#?} to {after:#?}"
     );
 }
 
@@ -934,12 +929,8 @@ fn run_and_exec_with_a_terminal_get_a_pty() {
     let _cleanup = Cleanup(vec![id2.clone()]);
     run_detached(&id2, &[], &["sleep", "1000"]);
     let pid = shim_pid(&id2);
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .count()
-    };
-    let before = fds();
+    let fds = || open_fds(pid).len();
+    let before = settled_fds(pid).len();
     let out = ctr_in_a_pty(&["task", "exec", "-t", "--exec-id", "t1", &id2, "tty"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("/dev/pts/"), "{:?}", stdout(&out));

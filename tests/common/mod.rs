@@ -110,6 +110,42 @@ pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The fds `pid` holds, as `fd -> target`, sorted.
+pub fn open_fds(pid: u32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// The fds a shim holds for good, as [`open_fds`]: the smallest of reads
+/// over 200 ms. A shim opens files for a moment on its own: its cgroup
+/// migration primer writes `cgroup.procs` every 4 ms for 50 ms after an
+/// exec, so one read may see a file that is about to be closed; a leaked
+/// fd is in every read.
+pub fn settled_fds(pid: u32) -> Vec<String> {
+    let mut least = open_fds(pid);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(200) {
+        std::thread::sleep(Duration::from_millis(3));
+        let now = open_fds(pid);
+        if now.len() < least.len() {
+            least = now;
+        }
+    }
+    least
+}
+
 /// Kills (if needed) and removes a task and its container; ignores absence.
 pub fn remove(id: &str) {
     let _ = ctr(&["task", "kill", "-s", "SIGKILL", id]);

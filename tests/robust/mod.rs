@@ -79,12 +79,6 @@ fn exec_req(id: &str, exec_id: &str, spec: Option<Any>, terminal: bool) -> api::
     r
 }
 
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
 fn init_pid(id: &str) -> u32 {
     std::fs::read_to_string(bundle(id).join("init.pid"))
         .unwrap()
@@ -121,7 +115,7 @@ fn a_table_of_bad_requests_gets_the_codes_containerd_expects_and_the_shim_keeps_
     // already run one.
     let warm = ctr(&["task", "exec", "--exec-id", "warmup", &live, "true"]);
     assert!(warm.status.success(), "{}", stderr(&warm));
-    let fds_before = fd_count(shim_pid);
+    let fds_before = settled_fds(shim_pid).len();
     let ctx = ttrpc_ctx;
     let valid: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle(&live).join("config.json")).unwrap()).unwrap();
@@ -840,7 +834,7 @@ fn a_table_of_bad_requests_gets_the_codes_containerd_expects_and_the_shim_keeps_
     wait_until(
         &format!("the shim's fds to come back to {fds_before}"),
         Duration::from_secs(5),
-        || fd_count(shim_pid) <= fds_before,
+        || open_fds(shim_pid).len() <= fds_before,
     );
 }
 

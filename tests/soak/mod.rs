@@ -27,23 +27,6 @@ fn status_field(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-fn open_fds(pid: u32) -> Vec<String> {
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            let target = std::fs::read_link(e.path()).unwrap_or_default();
-            format!(
-                "{} -> {}",
-                e.file_name().to_string_lossy(),
-                target.display()
-            )
-        })
-        .collect();
-    fds.sort();
-    fds
-}
-
 /// Every zombie on the host: (pid, parent, command).
 fn zombies() -> Vec<(u32, u32, String)> {
     let mut found = vec![];
@@ -129,7 +112,7 @@ fn a_pod_shim_lives_through_many_cycles_and_keeps_nothing() {
     let started = Instant::now();
     for i in 0..cycles {
         if i == WARM_UP {
-            baseline = Some((open_fds(shim), status_field(shim, "VmRSS:")));
+            baseline = Some((settled_fds(shim), status_field(shim, "VmRSS:")));
         }
         let id = format!("{pod}-c{i}");
         cycle(&pod, &annotation, &id, shim);
