@@ -499,10 +499,10 @@ fn exec_runs_under_the_containers_seccomp_profile_with_its_own_capabilities() {
             status_field(&init, "CapBnd"),
             "{what}"
         );
+        let sys_admin = cap_mask(&serde_json::json!(["CAP_SYS_ADMIN"]));
         for field in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
             // An exec keeps SYS_ADMIN only until its filter is loaded.
             let mask = u64::from_str_radix(status_field(&status, field), 16).unwrap();
-            let sys_admin = cap_mask(&serde_json::json!(["CAP_SYS_ADMIN"]));
             assert_eq!(mask & sys_admin, 0, "{what}: {field} {mask:x}");
             let expected = if exec.is_empty() {
                 status_field(&init, field)

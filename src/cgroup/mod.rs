@@ -53,6 +53,17 @@ impl Layout {
     }
 }
 
+/// The cgroup path that `/proc/<pid>/cgroup` text gives for `controller`'s
+/// v1 hierarchy, or for the unified hierarchy when `controller` is "".
+fn path_in<'a>(proc_cgroup: &'a str, controller: &str) -> Option<&'a str> {
+    // Lines are `hierarchy-id:controller,list:path`; v2's list is empty.
+    proc_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+        list.split(',').any(|c| c == controller).then_some(path)
+    })
+}
+
 /// The layout of this host's `/sys/fs/cgroup`.
 #[cfg(test)]
 pub fn layout() -> Layout {

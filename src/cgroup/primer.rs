@@ -22,14 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Layout, CGROUP_ROOT, V1_CONTROLLERS};
+use super::{path_in, Layout, CGROUP_ROOT, V1_CONTROLLERS};
 use crate::error::{Error, Result};
 
 /// Time between two primer migrations: well inside the ~10 ms for which the
 /// kernel keeps the passed grace period after a write.
 const INTERVAL: Duration = Duration::from_millis(4);
 
-#[derive(Default)]
 struct State {
     /// Requests holding a [`Primed`].
     held: usize,
@@ -89,28 +88,33 @@ fn run(s: &mut State) {
         return;
     }
     s.running = true;
-    tokio::task::spawn_blocking(|| loop {
-        let result = migrate_self(Path::new(CGROUP_ROOT));
-        let mut s = state();
-        if let Err(e) = result {
-            log::debug!("cgroup migration primer stops: {e}");
-            s.refused = true;
+    tokio::task::spawn_blocking(|| {
+        let root = Path::new(CGROUP_ROOT);
+        let layout = Layout::of(root);
+        loop {
+            let result = migrate_self(root, layout);
+            let mut s = state();
+            if let Err(e) = result {
+                log::debug!("cgroup migration primer stops: {e}");
+                s.refused = true;
+            }
+            if !wanted(&s) {
+                s.running = false;
+                return;
+            }
+            drop(s);
+            std::thread::sleep(INTERVAL);
         }
-        if !wanted(&s) {
-            s.running = false;
-            return;
-        }
-        drop(s);
-        std::thread::sleep(INTERVAL);
     });
 }
 
 /// Moves this process into the cgroup it is in (read from
-/// /proc/self/cgroup just before the write), in one hierarchy under `root`.
-fn migrate_self(root: &Path) -> Result<()> {
+/// /proc/self/cgroup just before the write: the shim may have been moved
+/// since), in one hierarchy under `root`, which is mounted with `layout`.
+fn migrate_self(root: &Path, layout: Layout) -> Result<()> {
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| Error::io("read /proc/self/cgroup", e))?;
-    let procs = own_procs_file(root, Layout::of(root), &own)?;
+    let procs = own_procs_file(root, layout, &own)?;
     super::fs::write(&procs, &std::process::id().to_string())
 }
 
@@ -118,26 +122,11 @@ fn migrate_self(root: &Path) -> Result<()> {
 /// places the process in: on v1 in the first of [`V1_CONTROLLERS`] that
 /// is listed, on v2 in the unified hierarchy.
 fn own_procs_file(root: &Path, layout: Layout, own: &str) -> Result<PathBuf> {
-    // Lines are `hierarchy-id:controller,list:path`; v2's list is empty.
-    let entries: Vec<(Vec<&str>, &str)> = own
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, list, path) = (f.next()?, f.next()?, f.next()?);
-            Some((list.split(',').collect(), path))
-        })
-        .collect();
     let found = match layout {
         Layout::V1 => V1_CONTROLLERS.iter().find_map(|c| {
-            entries
-                .iter()
-                .find(|(list, _)| list.contains(c))
-                .map(|(_, path)| root.join(c).join(path.trim_start_matches('/')))
+            path_in(own, c).map(|path| root.join(c).join(path.trim_start_matches('/')))
         }),
-        Layout::V2 => entries
-            .iter()
-            .find(|(list, _)| list == &[""])
-            .map(|(_, path)| root.join(path.trim_start_matches('/'))),
+        Layout::V2 => path_in(own, "").map(|path| root.join(path.trim_start_matches('/'))),
     };
     found
         .map(|dir| dir.join("cgroup.procs"))
@@ -187,7 +176,7 @@ mod tests {
     #[test]
     fn migrating_self_changes_no_cgroup() {
         let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        migrate_self(Path::new(CGROUP_ROOT)).unwrap();
+        migrate_self(Path::new(CGROUP_ROOT), super::super::layout()).unwrap();
         assert_eq!(
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before

@@ -772,15 +772,11 @@ mod tests {
     /// unified one (v2), from /proc/self/cgroup.
     fn own_cgroup() -> Option<String> {
         let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let want: fn(&str) -> bool = match super::super::layout() {
-            Layout::V1 => |c: &str| c.split(',').any(|c| c == "memory"),
-            Layout::V2 => |c: &str| c.is_empty(),
+        let controller = match super::super::layout() {
+            Layout::V1 => "memory",
+            Layout::V2 => "",
         };
-        text.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-            want(controllers).then(|| path.to_string())
-        })
+        super::super::path_in(&text, controller).map(str::to_string)
     }
 
     #[test]
