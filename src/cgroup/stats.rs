@@ -784,7 +784,7 @@ mod tests {
         // Real kernel files, whatever this host mounts: every file the shim
         // reads must parse.
         let Some(path) = own_cgroup() else {
-            eprintln!("skipped: no memory cgroup in /proc/self/cgroup");
+            super::super::fixture::skip("no memory cgroup in /proc/self/cgroup");
             return;
         };
         let any = metrics(&path).unwrap();

@@ -540,7 +540,7 @@ mod tests {
             return;
         };
         if !cg.dir.join("memory.memsw.limit_in_bytes").exists() {
-            eprintln!("skipped: no swap accounting (memory.memsw.*) on this host");
+            super::super::fixture::skip("no swap accounting (memory.memsw.*) on this host");
             return;
         }
         let read = |f: &str| {
