@@ -198,15 +198,7 @@ mod tests {
         let Some(cg) = super::super::fixture::RealCgroup::create("freezer", "freeze") else {
             return;
         };
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec sleep 30",
-            cg.dir.display()
-        );
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .spawn()
-            .unwrap();
+        let mut child = cg.spawn("sleep 30");
         let pid = child.id().to_string();
         let procs = cg.dir.join("cgroup.procs");
         let joined = poll(WAIT, || Ok(read(&procs)?.lines().any(|l| l == pid))).unwrap();

@@ -279,6 +279,19 @@ mod fixture {
             Some(RealCgroup { dir, path })
         }
 
+        /// Runs the shell command `command` inside the cgroup: the shell
+        /// joins it, then execs the command.
+        pub fn spawn(&self, command: &str) -> std::process::Child {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {}/cgroup.procs && exec {command}",
+                    self.dir.display()
+                ))
+                .spawn()
+                .unwrap()
+        }
+
         /// Writes `value` to the cgroup's `file`.
         pub fn write(&self, file: &str, value: &str) {
             let p = self.dir.join(file);

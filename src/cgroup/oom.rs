@@ -658,15 +658,7 @@ mod tests {
         assert_eq!(watcher.kernel_watches(), 1);
 
         // tail keeps the endless "line" of /dev/zero in memory.
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec tail /dev/zero",
-            cg.dir.display()
-        );
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .spawn()
-            .unwrap();
+        let mut child = cg.spawn("tail /dev/zero");
         let got = timeout(Duration::from_secs(30), notices.recv()).await;
         let _ = child.kill();
         let status = child.wait().unwrap();
