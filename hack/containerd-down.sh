@@ -30,47 +30,16 @@ DIR=$(realpath -m "$1")
 SOCK=$DIR/containerd.sock
 RUNC_BIN=${RUNC_BIN:-runc}
 
-# Read the NUL-separated command line of pid $1 into array ARGS (empty if gone).
-read_args() { ARGS=(); mapfile -d "" -t ARGS 2>/dev/null <"/proc/$1/cmdline" || true; }
-alive() { kill -0 "$1" 2>/dev/null; }
+# shellcheck source=lib/daemons.sh
+source "$(dirname "$0")/lib/daemons.sh"
 descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
-# wait_gone SECONDS PID...: true once all pids are gone.
-wait_gone() {
-  local t=$(($1 * 10)) p any; shift
-  while ((t-- > 0)); do
-    any=""
-    for p in "$@"; do alive "$p" && any=1; done
-    [[ -n "$any" ]] || return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # ---- 1. containerd ----
-ctrd=()
-if [[ -s "$DIR/containerd.pid" ]]; then
-  p=$(cat "$DIR/containerd.pid")
-  read_args "$p"
-  if ((${#ARGS[@]})) && [[ "${ARGS[0]##*/}" == containerd* && "${ARGS[0]##*/}" != containerd-shim* ]]; then ctrd+=("$p"); fi
-fi
-for d in /proc/[0-9]*; do
-  p=${d#/proc/}
-  read_args "$p"
-  if ((${#ARGS[@]} == 0)) || [[ "${ARGS[0]##*/}" != containerd ]]; then continue; fi
-  for a in "${ARGS[@]}"; do
-    if [[ "$a" == "$DIR/config.toml" || "$a" == "--config=$DIR/config.toml" ]]; then ctrd+=("$p"); break; fi
-  done
-done
-if ((${#ctrd[@]})); then
-  mapfile -t ctrd < <(printf '%s\n' "${ctrd[@]}" | sort -un)
-  echo "containerd-down: stopping containerd ${ctrd[*]}"
-  kill -TERM "${ctrd[@]}" 2>/dev/null || true
-  if ! wait_gone 10 "${ctrd[@]}"; then
-    echo "containerd-down: containerd still alive after 10 s, SIGKILL" >&2
-    kill -KILL "${ctrd[@]}" 2>/dev/null || true
-    wait_gone 5 "${ctrd[@]}" || echo "containerd-down: warning: containerd ${ctrd[*]} did not die" >&2
-  fi
-fi
+mapfile -t ctrd < <({
+  pidfile_pid "$DIR/containerd.pid" 'containerd*' 'containerd-shim*'
+  pids_with_config containerd "$DIR/config.toml" --config
+} | sort -un)
+stop_pids containerd-down containerd 10 "${ctrd[@]}"
 
 # ---- 2. shims and their containers ----
 victims=() shim_socks=()

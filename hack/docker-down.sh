@@ -21,18 +21,8 @@ DIR=$(realpath -m "$1")
 D=$DIR/docker
 [[ "$DIR" != / ]] || { echo "docker-down: refusing DIR=/" >&2; exit 2; }
 
-read_args() { ARGS=(); mapfile -d "" -t ARGS 2>/dev/null <"/proc/$1/cmdline" || true; }
-alive() { kill -0 "$1" 2>/dev/null; }
-wait_gone() {
-  local t=$(($1 * 10)) p any; shift
-  while ((t-- > 0)); do
-    any=""
-    for p in "$@"; do alive "$p" && any=1; done
-    [[ -n "$any" ]] || return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=lib/daemons.sh
+source "$(dirname "$0")/lib/daemons.sh"
 
 # ---- 1. containers ----
 if [[ -s "$D/env" && -S "$D/docker.sock" ]]; then
@@ -46,30 +36,11 @@ if [[ -s "$D/env" && -S "$D/docker.sock" ]]; then
 fi
 
 # ---- 2. dockerd ----
-pids=()
-if [[ -s "$D/dockerd.pid" ]]; then
-  p=$(cat "$D/dockerd.pid")
-  read_args "$p"
-  if ((${#ARGS[@]})) && [[ "${ARGS[0]##*/}" == dockerd ]]; then pids+=("$p"); fi
-fi
-for d in /proc/[0-9]*; do
-  p=${d#/proc/}
-  read_args "$p"
-  if ((${#ARGS[@]} == 0)) || [[ "${ARGS[0]##*/}" != dockerd ]]; then continue; fi
-  for a in "${ARGS[@]}"; do
-    if [[ "$a" == "$D/daemon.json" || "$a" == "--config-file=$D/daemon.json" ]]; then pids+=("$p"); break; fi
-  done
-done
-if ((${#pids[@]})); then
-  mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
-  echo "docker-down: stopping dockerd ${pids[*]}"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  if ! wait_gone 15 "${pids[@]}"; then
-    echo "docker-down: dockerd still alive after 15 s, SIGKILL" >&2
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    wait_gone 5 "${pids[@]}" || echo "docker-down: warning: dockerd ${pids[*]} did not die" >&2
-  fi
-fi
+mapfile -t pids < <({
+  pidfile_pid "$D/dockerd.pid" dockerd
+  pids_with_config dockerd "$D/daemon.json" --config-file
+} | sort -un)
+stop_pids docker-down dockerd 15 "${pids[@]}"
 
 # ---- 3. mounts, then the dir ----
 # shellcheck source=lib/mounts.sh
