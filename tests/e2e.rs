@@ -58,19 +58,11 @@ fn output_arrives_from_a_rootfs_container() {
 #[test]
 fn seccomp_is_enforced() {
     let id = unique_id("seccomp");
-    let image = env().image;
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--seccomp",
-        "--runtime",
-        RUNTIME,
-        &image,
+    let out = run_rm_with(
+        &["--seccomp"],
         &id,
-        "grep",
-        "Seccomp:",
-        "/proc/self/status",
-    ]);
+        &["grep", "Seccomp:", "/proc/self/status"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // 2 = SECCOMP_MODE_FILTER: the spec's profile is loaded.
     assert_eq!(
@@ -711,20 +703,15 @@ fn file_log_uri_receives_ten_million_bytes_exactly() {
     let id = unique_id("logfile");
     let log = std::env::temp_dir().join(format!("{id}/out.log"));
     let uri = format!("file://{}", log.display());
-    let image = env().image;
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--log-uri",
-        &uri,
-        &image,
+    let out = run_rm_with(
+        &["--log-uri", &uri],
         &id,
-        "sh",
-        "-c",
-        "seq 1 2000000 | head -c 10000000; echo to-stderr >&2",
-    ]);
+        &[
+            "sh",
+            "-c",
+            "seq 1 2000000 | head -c 10000000; echo to-stderr >&2",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read(&log).unwrap();
     let mut expected = seq_output(10_000_000);
@@ -756,20 +743,11 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
     std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out_path = dir.join("out");
     let uri = format!("binary://{}?out={}", logger.display(), out_path.display());
-    let image = env().image;
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--log-uri",
-        &uri,
-        &image,
+    let out = run_rm_with(
+        &["--log-uri", &uri],
         &id,
-        "sh",
-        "-c",
-        "echo hello logger; echo oops >&2",
-    ]);
+        &["sh", "-c", "echo hello logger; echo oops >&2"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(&out_path).unwrap(),
@@ -786,17 +764,11 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
 
     // A logger that cannot start is a clear Create error.
     let id2 = unique_id("logbad");
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--log-uri",
-        "binary:///nonexistent/logger",
-        &image,
+    let out = run_rm_with(
+        &["--log-uri", "binary:///nonexistent/logger"],
         &id2,
-        "true",
-    ]);
+        &["true"],
+    );
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("/nonexistent/logger"),

@@ -71,8 +71,16 @@ pub fn ctr_ok(args: &[&str]) -> String {
 
 /// `ctr run --rm --runtime ours IMAGE id cmd...`
 pub fn run_rm(id: &str, cmd: &[&str]) -> Output {
+    run_rm_with(&[], id, cmd)
+}
+
+/// `ctr run --rm --runtime ours FLAGS... IMAGE id cmd...`
+pub fn run_rm_with(flags: &[&str], id: &str, cmd: &[&str]) -> Output {
     let image = env().image;
-    let mut args = vec!["run", "--rm", "--runtime", RUNTIME, image.as_str(), id];
+    let mut args = vec!["run", "--rm", "--runtime", RUNTIME];
+    args.extend_from_slice(flags);
+    args.push(&image);
+    args.push(id);
     args.extend_from_slice(cmd);
     ctr(&args)
 }

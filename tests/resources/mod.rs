@@ -159,20 +159,11 @@ fn update_reaches_the_cgroup_and_a_stopped_task_refuses_it() {
 fn a_container_out_of_memory_gets_an_oom_event_and_137() {
     let id = unique_id("oom");
     let events = EventLog::start();
-    let image = env().image;
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--memory-limit",
-        "16777216",
-        &image,
+    let out = run_rm_with(
+        &["--memory-limit", "16777216"],
         &id,
-        "sh",
-        "-c",
-        "tail /dev/zero",
-    ]);
+        &["sh", "-c", "tail /dev/zero"],
+    );
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     let topics = events.stop_topics(&id);
     assert!(topics.iter().any(|t| t == "/tasks/oom"), "{topics:?}");
@@ -206,22 +197,13 @@ fn binary_name_runs_the_lifecycle_through_runc() {
     let id = unique_id("runc");
     let _cleanup = Cleanup(vec![id.clone()]);
     let opts = OptionsFile::new("runc", "BinaryName = \"/usr/sbin/runc\"\n");
-    let image = env().image;
     // A short one: output and exit code through runc.
     let short = unique_id("runcshort");
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        &opts.path(),
-        &image,
+    let out = run_rm_with(
+        &["--runtime-config-path", &opts.path()],
         &short,
-        "sh",
-        "-c",
-        "echo through runc; exit 3",
-    ]);
+        &["sh", "-c", "echo through runc; exit 3"],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out), "through runc\n");
     assert_no_leftovers(&short);
@@ -275,7 +257,6 @@ fn binary_name_runs_the_lifecycle_through_runc() {
 
 #[test]
 fn bad_runtime_options_are_a_clear_error() {
-    let image = env().image;
     for (toml, needle) in [
         ("BinaryName = \"/nonexistent/runc\"\n", "/nonexistent/runc"),
         ("SystemdCgroup = true\n", "systemd"),
@@ -283,17 +264,7 @@ fn bad_runtime_options_are_a_clear_error() {
     ] {
         let id = unique_id("badopt");
         let opts = OptionsFile::new("badopt", toml);
-        let out = ctr(&[
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
-            "--runtime-config-path",
-            &opts.path(),
-            &image,
-            &id,
-            "true",
-        ]);
+        let out = run_rm_with(&["--runtime-config-path", &opts.path()], &id, &["true"]);
         assert!(!out.status.success(), "{toml:?} was accepted");
         assert!(stderr(&out).contains(needle), "{toml:?}: {}", stderr(&out));
         remove(&id);
@@ -397,19 +368,11 @@ fn runtime_options_place_the_shim_and_own_the_pipes() {
 #[test]
 fn the_create_options_of_ctr_no_pivot_are_accepted() {
     let id = unique_id("nopivot");
-    let image = env().image;
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--no-pivot",
-        &image,
+    let out = run_rm_with(
+        &["--no-pivot"],
         &id,
-        "sh",
-        "-c",
-        "echo without pivot_root",
-    ]);
+        &["sh", "-c", "echo without pivot_root"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "without pivot_root\n");
     assert_no_leftovers(&id);

@@ -996,7 +996,6 @@ fn a_container_cannot_reach_the_shim_and_shares_none_of_its_namespaces() {
     // /proc/net/unix, the shim's among them, but none of the shim's is
     // abstract and the socket's path does not exist in its mount namespace.
     let hostnet = unique_id("sechost");
-    let image = env().image;
     // It tries every socket path it can see; "reach P" means P exists in its
     // mount namespace.
     let script = format!(
@@ -1005,18 +1004,7 @@ fn a_container_cannot_reach_the_shim_and_shares_none_of_its_namespaces() {
          for p in $(awk 'NR > 1 && NF >= 8 {{ print $8 }}' /proc/net/unix); do \
            [ -S \"$p\" ] && echo \"reach $p\"; done; echo end"
     );
-    let out = ctr(&[
-        "run",
-        "--rm",
-        "--net-host",
-        "--runtime",
-        RUNTIME,
-        &image,
-        &hostnet,
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let out = run_rm_with(&["--net-host"], &hostnet, &["sh", "-c", &script]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let parts: Vec<&str> = text.split("===\n").collect();
