@@ -77,23 +77,31 @@ pub fn run_rm(id: &str, cmd: &[&str]) -> Output {
 /// `ctr run --rm --runtime ours FLAGS... IMAGE id cmd...`
 pub fn run_rm_with(flags: &[&str], id: &str, cmd: &[&str]) -> Output {
     let image = env().image;
-    let mut args = vec!["run", "--rm", "--runtime", RUNTIME];
+    ctr(&run_args("--rm", flags, &image, id, cmd))
+}
+
+/// The words of `ctr run MODE --runtime ours FLAGS... IMAGE id cmd...`.
+fn run_args<'a>(
+    mode: &'a str,
+    flags: &[&'a str],
+    image: &'a str,
+    id: &'a str,
+    cmd: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["run", mode, "--runtime", RUNTIME];
     args.extend_from_slice(flags);
-    args.push(&image);
+    args.push(image);
     args.push(id);
     args.extend_from_slice(cmd);
-    ctr(&args)
+    args
 }
 
 /// Starts a detached container with no stdio; `extra` goes before the image.
 pub fn run_detached(id: &str, extra: &[&str], cmd: &[&str]) {
     let image = env().image;
-    let mut args = vec!["run", "-d", "--null-io", "--runtime", RUNTIME];
-    args.extend_from_slice(extra);
-    args.push(&image);
-    args.push(id);
-    args.extend_from_slice(cmd);
-    ctr_ok(&args);
+    let mut flags = vec!["--null-io"];
+    flags.extend_from_slice(extra);
+    ctr_ok(&run_args("-d", &flags, &image, id, cmd));
 }
 
 /// The task's status as `ctr task ls` shows it (None: no task).

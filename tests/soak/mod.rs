@@ -124,12 +124,13 @@ fn a_pod_shim_lives_through_many_cycles_and_keeps_nothing() {
     // fds: exactly the same set as before (a copy thread may take a moment
     // to close its ends after the last delete).
     let start = Instant::now();
-    while open_fds(shim) != fds_before && start.elapsed() < Duration::from_secs(5) {
+    let mut fds_after = open_fds(shim);
+    while fds_after != fds_before && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
+        fds_after = open_fds(shim);
     }
     assert_eq!(
-        open_fds(shim),
-        fds_before,
+        fds_after, fds_before,
         "the shim's fds after {cycles} cycles differ from those after {WARM_UP}"
     );
     let rss_after = status_field(shim, "VmRSS:");
