@@ -1,8 +1,9 @@
 //! The few system calls the shim needs that nix does not wrap.
 #![allow(unsafe_code)]
 
+use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// How many bytes sit unread in the pipe or FIFO `fd` (FIONREAD).
 pub fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
@@ -44,7 +45,6 @@ pub fn cloexec_above(above: RawFd) {
 /// container's init sends over the console socket).
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::FromRawFd;
     let mut data = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut data)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -84,6 +84,125 @@ pub fn set_winsize(fd: BorrowedFd<'_>, cols: u16, rows: u16) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The new mount API's flags that libc does not name (linux/mount.h).
+pub mod mount_api {
+    pub const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+    pub const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    pub const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    pub const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+    pub const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+    pub const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+    pub const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+}
+
+/// Turns a system call's returned descriptor into an owned one.
+fn owned_fd(r: libc::c_long) -> io::Result<OwnedFd> {
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us as new; nothing
+    // else in the process knows its number, so this is its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// fsopen(2): a filesystem context for `fstype` (close-on-exec).
+pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: fsopen reads the NUL-terminated string, which outlives the call.
+    owned_fd(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), mount_api::FSOPEN_CLOEXEC) })
+}
+
+/// fsconfig(2) FSCONFIG_SET_STRING: sets `key` to `value` on the context.
+pub fn fsconfig_set_string(ctx: BorrowedFd<'_>, key: &CStr, value: &CStr) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated and outlive the call; the
+    // context fd is borrowed, so it stays open for it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            mount_api::FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) FSCONFIG_CMD_CREATE: creates the superblock.
+pub fn fsconfig_create(ctx: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: no pointers are passed (key and value are NULL, as the command
+    // requires); the context fd is borrowed, so it stays open for the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            mount_api::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsmount(2): a detached mount of the context's superblock, attached
+/// nowhere (close-on-exec), with the MOUNT_ATTR_* `attrs`.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: libc::c_uint) -> io::Result<OwnedFd> {
+    // SAFETY: only integers are passed; the context fd is borrowed, so it
+    // stays open for the call.
+    owned_fd(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            ctx.as_raw_fd(),
+            mount_api::FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    })
+}
+
+/// memfd_create(2) with close-on-exec and sealing allowed, plus `extra`
+/// flags (MFD_EXEC where the kernel asks for it).
+pub fn memfd(name: &CStr, extra: libc::c_uint) -> io::Result<OwnedFd> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | extra;
+    // SAFETY: memfd_create reads the NUL-terminated name, which outlives the
+    // call.
+    owned_fd(unsafe { libc::memfd_create(name.as_ptr(), flags) } as libc::c_long)
+}
+
+/// Adds the file seals `seals` (F_SEAL_*) to the memfd `fd`.
+pub fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
+    // SAFETY: fcntl with integer arguments only; the fd is borrowed, so it
+    // stays open for the call.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The seals on the memfd `fd` (F_GET_SEALS).
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: fcntl with integer arguments only; the fd is borrowed.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r)
+}
+
+/// A duplicate of `fd` numbered `min` or above (close-on-exec).
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl with integer arguments only; the fd is borrowed, so it
+    // stays open for the call.
+    owned_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)
 }
 
 #[cfg(test)]

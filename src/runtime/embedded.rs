@@ -6,10 +6,15 @@
 //! binary, exec'd fresh (single-threaded) with the action word `oci-helper`.
 //! The helper replies with one JSON line on fd 3 and exits; the container's
 //! init, its child, is reparented to the shim, the subreaper.
+//!
+//! The helper is exec'd from a sealed view of the binary (sealed_exe.rs), so
+//! that no process in a container ever has the host's file as its
+//! executable.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,6 +23,7 @@ use async_trait::async_trait;
 use nix::fcntl::OFlag;
 
 use super::helper::Reply;
+use super::sealed_exe::SealedExe;
 use super::{CreateOpts, ExecOpts, Runtime};
 use crate::error::{Error, IoContext, Result};
 use crate::io::dev_null;
@@ -27,7 +33,11 @@ use crate::reaper::Reaper;
 const HELPER_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Embedded {
+    /// The shim binary, for the helper verbs that stay outside containers.
     exe: PathBuf,
+    /// Its sealed view, for the verbs whose children enter a container; the
+    /// error says why none could be made.
+    sealed: std::result::Result<SealedExe, String>,
     /// libcontainer's state root, one per namespace, on tmpfs.
     root: PathBuf,
     reaper: Reaper,
@@ -38,7 +48,26 @@ impl Embedded {
         let exe = std::env::current_exe().io_context(|| "locate the shim binary")?;
         std::fs::create_dir_all(&root)
             .io_context(|| format!("create runtime root {}", root.display()))?;
-        Ok(Embedded { exe, root, reaper })
+        let sealed = SealedExe::open(&exe, &root);
+        if let Err(e) = &sealed {
+            log::error!("{e}");
+        }
+        Ok(Embedded {
+            exe,
+            sealed,
+            root,
+            reaper,
+        })
+    }
+
+    /// What the helper for `verb` is exec'd from: create and exec fork the
+    /// container's processes from it, so only the sealed view will do.
+    fn program(&self, verb: &str) -> Result<PathBuf> {
+        match (&self.sealed, verb) {
+            (Ok(sealed), _) => Ok(sealed.program()),
+            (Err(e), "create" | "exec") => Err(Error::FailedPrecondition(e.clone())),
+            (Err(_), _) => Ok(self.exe.clone()),
+        }
     }
 
     fn base_args(&self, verb: &str, id: &str) -> Vec<String> {
@@ -60,8 +89,10 @@ impl Embedded {
         let (reply_r, reply_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| Error::io("create reply pipe", e.into()))?;
         let [stdin, stdout, stderr] = stdio;
-        let mut cmd = Command::new(&self.exe);
-        cmd.args(&args)
+        let program = self.program(&args[1])?;
+        let mut cmd = Command::new(&program);
+        cmd.arg0(&self.exe)
+            .args(&args)
             .stdin(Stdio::from(stdin))
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr));
@@ -69,7 +100,13 @@ impl Embedded {
         // Never waited for here: the reaper collects the helper's exit.
         let pid = cmd
             .spawn()
-            .io_context(|| format!("start runtime helper {}", self.exe.display()))?
+            .io_context(|| {
+                format!(
+                    "start runtime helper {} ({})",
+                    self.exe.display(),
+                    program.display()
+                )
+            })?
             .id();
         drop(cmd);
         drop(reply_w);

@@ -10,11 +10,15 @@
 //!   own resize comes only after the exec started, too late for a program
 //!   that asks at once);
 //! - an exec process gets the container's seccomp filter
-//!   (`exec_seccomp`), which libcontainer leaves out for execs.
+//!   (`exec_seccomp`), which libcontainer leaves out for execs;
+//! - the shim's own binary (`/proc/self/exe`, or any `/proc/PID/exe` that
+//!   is the sealed view the helper runs from) is refused as a program, in
+//!   runc's words for a missing file: it has no business running in a
+//!   container (sealed_exe.rs).
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use libcontainer::workload::default::DefaultExecutor;
@@ -94,6 +98,10 @@ fn check_program(spec: &Spec, root: &Path) -> Result<(), ExecutorValidationError
         Err(_) => program.clone(), // relative: from the process's cwd
     };
     match std::fs::metadata(&at) {
+        Ok(m) if is_this_binary(&m) => refuse(format!(
+            "exec: {name:?}: stat {}: no such file or directory",
+            program.display()
+        )),
         Err(e) => {
             let why = match e.raw_os_error() {
                 Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
@@ -106,6 +114,13 @@ fn check_program(spec: &Spec, root: &Path) -> Result<(), ExecutorValidationError
         }
         Ok(_) => Ok(()),
     }
+}
+
+/// Whether `m` is the file this process runs from: the helper's sealed view
+/// of the shim binary, which a container could otherwise run through
+/// `/proc/self/exe` or another process's `/proc/PID/exe`.
+fn is_this_binary(m: &std::fs::Metadata) -> bool {
+    std::fs::metadata("/proc/self/exe").is_ok_and(|me| (me.dev(), me.ino()) == (m.dev(), m.ino()))
 }
 
 /// Gives the process's terminal (its stdin, the pty slave libcontainer
@@ -246,6 +261,14 @@ mod tests {
         );
         // No PATH in the environment: runc's default one (tool is in /bin).
         assert!(check_program(&spec_running(&["tool"], &[]), &root).is_ok());
+        // The binary this process runs from, by its /proc link.
+        assert_eq!(
+            refusal(
+                &spec_running(&["/proc/self/exe", "-v"], &path),
+                Path::new("/")
+            ),
+            r#"exec: "/proc/self/exe": stat /proc/self/exe: no such file or directory"#
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 }

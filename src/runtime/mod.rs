@@ -9,6 +9,7 @@ mod executor;
 pub mod helper;
 // Not selected by the task service yet (container.rs does that: BinaryName).
 pub mod runc;
+pub mod sealed_exe;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
