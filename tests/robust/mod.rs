@@ -1048,6 +1048,83 @@ fn a_container_cannot_reach_the_shim_and_shares_none_of_its_namespaces() {
     assert_eq!(task_status(&id).as_deref(), Some("RUNNING"));
 }
 
+/// The device and inode `p` resolves to.
+fn file_id(p: impl AsRef<Path>) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p.as_ref())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", p.as_ref().display()));
+    (m.dev(), m.ino())
+}
+
+/// The shim binary cannot be run as a container's program, by `ctr run` or
+/// `ctr task exec`, through `/proc/self/exe` (the process is refused as runc
+/// refuses it: the file does not exist for the container); no process of
+/// the container runs the host's binary, and the binary is unchanged. The
+/// moment a container process does run from the helper (a created init) is
+/// tested through containerd's API in tests/api/tests/host_binary.rs.
+#[test]
+fn a_container_cannot_run_the_shim_binary_by_proc_self_exe() {
+    let host = std::fs::canonicalize(env!("CARGO_BIN_EXE_containerd-shim-rust-v2")).unwrap();
+    let bytes = std::fs::read(&host).unwrap();
+    let host_id = file_id(&host);
+    let refused = |what: &str, out: &std::process::Output| {
+        let text = format!("{}{}", stdout(out), stderr(out));
+        assert!(!out.status.success(), "{what} ran: {text}");
+        assert!(
+            !text.contains("Version:"),
+            "{what} ran the shim binary: {text}"
+        );
+        assert!(
+            text.contains(
+                r#"exec: "/proc/self/exe": stat /proc/self/exe: no such file or directory"#
+            ),
+            "{what}: {text}"
+        );
+    };
+    // -v prints the version and exits; `start` would keep a shim waiting.
+    let start = [
+        "-namespace",
+        "x",
+        "-id",
+        "y",
+        "-address",
+        "/nonexistent",
+        "start",
+    ];
+    for args in [&["-v"][..], &start[..]] {
+        let cmd: Vec<&str> = std::iter::once("/proc/self/exe")
+            .chain(args.iter().copied())
+            .collect();
+        let id = unique_id("selfexe");
+        let _cleanup = Cleanup(vec![id.clone()]);
+        refused(&format!("ctr run {cmd:?}"), &run_rm(&id, &cmd));
+        assert_no_leftovers(&id);
+    }
+
+    let id = unique_id("selfexe-exec");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    run_detached(&id, &[], &["sleep", "1000"]);
+    for (n, args) in [&["-v"][..], &start[..]].into_iter().enumerate() {
+        let exec_id = format!("self{n}");
+        let mut words = vec!["task", "exec", "--exec-id", &exec_id, &id, "/proc/self/exe"];
+        words.extend_from_slice(args);
+        refused(&format!("ctr task exec {args:?}"), &ctr(&words));
+    }
+    let init = init_pid(&id);
+    let procs = crate::common::cgroup_procs(init);
+    assert_eq!(
+        procs,
+        vec![init],
+        "the failed execs left processes in the container"
+    );
+    assert_ne!(file_id(format!("/proc/{init}/exe")), host_id);
+    assert_eq!(
+        std::fs::read(&host).unwrap(),
+        bytes,
+        "the shim binary changed"
+    );
+}
+
 // ---- containerd going away and coming back ----
 
 fn containerd_restart(action: &str, signal: &str) {
