@@ -14,6 +14,9 @@
 #
 # Usage: hack/bench.sh [--pairs N] [--only WORD,...]
 # Env: CONTAINERD_VERSION_BENCH (1.6, 1.7 or 2.1; default 1.6)
+#      BENCH_A_BINARY: a shim binary (an earlier build of this one) to put on
+#      side A instead of the Go shim, as runtime io.containerd.rustbase.v2:
+#      a change measured side by side with the build before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -29,12 +32,20 @@ DIR=$(mktemp -d "/tmp/bench-$version.XXXXXX")
 trap 'hack/containerd-down.sh "$DIR" >/dev/null' EXIT
 # runc and containerd-shim-runc-v2 (Debian's, in /usr/sbin and /usr/bin) stay
 # on containerd's PATH for side A.
+a_path=
+a_args=()
+if [[ -n "${BENCH_A_BINARY:-}" ]]; then
+  a_path="$DIR/side-a:"
+  mkdir -p "$DIR/side-a"
+  cp "$BENCH_A_BINARY" "$DIR/side-a/containerd-shim-rustbase-v2"
+  a_args=(--a-runtime io.containerd.rustbase.v2)
+fi
 CONTAINERD_BIN="$bin/containerd" CTR_BIN="$bin/ctr" \
-  CONTAINERD_PATH="$SHIM_RELEASE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+  CONTAINERD_PATH="$a_path$SHIM_RELEASE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   hack/containerd-up.sh "$DIR" >/dev/null
 # shellcheck disable=SC1091
 source "$DIR/env"
 export CONTAINERD_ADDRESS SHIM_TEST_DIR TEST_IMAGE
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)," \
   "containerd $CONTAINERD_VERSION, $(runc --version | head -1), cgroup $( [[ -e /sys/fs/cgroup/cgroup.controllers ]] && echo v2 || echo v1)"
-CTR_BIN="$bin/ctr" "$SHIM_RELEASE_DIR/examples/bench" "$@"
+CTR_BIN="$bin/ctr" "$SHIM_RELEASE_DIR/examples/bench" "${a_args[@]}" "$@"

@@ -6,7 +6,10 @@
 //!
 //! Run it through hack/bench.sh, which starts the private containerd (with
 //! runc and the Go shim on its PATH) and exports its coordinates.
-//! Usage: bench [--pairs N] [--only WORD[,WORD...]]
+//! Usage: bench [--pairs N] [--only WORD[,WORD...]] [--a-runtime NAME]
+//! `--a-runtime` puts another runtime on side A in place of the Go shim: an
+//! earlier build of this shim (hack/bench.sh's BENCH_A_BINARY), so that a
+//! change is measured side by side with the build before it.
 //! `--pairs N` sets every metric's pair count (default: per metric, see
 //! `pairs` below); `--only` runs the metrics whose name, or the name of one
 //! of whose figures, contains one of the words. At the end nothing of the
@@ -72,6 +75,8 @@ struct Metric {
 /// One side of the comparison.
 pub struct Shim {
     pub runtime: &'static str,
+    /// Its word in container ids and the report: go, base or rust.
+    pub short: &'static str,
     /// A long-running container of this shim, for the exec metrics.
     long_running: String,
 }
@@ -80,6 +85,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pairs: Option<usize> = None;
     let mut only: Option<Vec<String>> = None;
+    let mut a_runtime = GO.to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -100,6 +106,7 @@ fn main() {
                         .collect(),
                 )
             }
+            "--a-runtime" => a_runtime = it.next().expect("--a-runtime NAME").clone(),
             "--bench" => {} // cargo passes this to bench targets
             other => panic!("unknown argument {other}"),
         }
@@ -169,10 +176,18 @@ fn main() {
             run: scale::pod_growth,
         },
     ];
-    let shims = [Shim::new(GO, "bench-go"), Shim::new(RUST, "bench-rust")];
-    println!(
-        "A = containerd-shim-runc-v2 + runc, B = containerd-shim-rust-v2; order alternating per pair"
-    );
+    let a_runtime: &'static str = Box::leak(a_runtime.into_boxed_str());
+    let a_short = if a_runtime == GO { "go" } else { "base" };
+    let shims = [
+        Shim::new(a_runtime, a_short, "bench-a"),
+        Shim::new(RUST, "rust", "bench-rust"),
+    ];
+    let a_name = if a_runtime == GO {
+        "containerd-shim-runc-v2 + runc".to_string()
+    } else {
+        format!("runtime {a_runtime}")
+    };
+    println!("A = {a_name}, B = containerd-shim-rust-v2; order alternating per pair");
     for m in &metrics {
         if let Some(o) = &only {
             let named = |w: &String| {
@@ -200,7 +215,7 @@ fn main() {
                 a.push((m.run)(&shims[0], &tag));
             }
         }
-        report(m, pairs, started, &a, &b);
+        report(m, pairs, started, &a, &b, a_short);
     }
     for s in &shims {
         common::remove(&s.long_running);
@@ -209,7 +224,7 @@ fn main() {
 }
 
 impl Shim {
-    fn new(runtime: &'static str, id: &str) -> Shim {
+    fn new(runtime: &'static str, short: &'static str, id: &str) -> Shim {
         common::remove(id);
         let image = common::env().image;
         cleanup::created(id);
@@ -226,6 +241,7 @@ impl Shim {
         ]);
         Shim {
             runtime,
+            short,
             long_running: id.to_string(),
         }
     }
@@ -242,7 +258,14 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn report(m: &Metric, pairs: usize, started: Instant, a: &[Vec<f64>], b: &[Vec<f64>]) {
+fn report(
+    m: &Metric,
+    pairs: usize,
+    started: Instant,
+    a: &[Vec<f64>],
+    b: &[Vec<f64>],
+    a_short: &str,
+) {
     println!(
         "\n{} ({pairs} pairs, {:.0} s)",
         m.name,
@@ -272,7 +295,7 @@ fn report(m: &Metric, pairs: usize, started: Instant, a: &[Vec<f64>], b: &[Vec<f
         } else {
             println!("  {} ({better})", f.name);
         }
-        println!("    A go   {}", stats(&a));
+        println!("    A {a_short:<4} {}", stats(&a));
         println!("    B rust {}", stats(&b));
         println!("    B/A per-pair ratio: median {:.2}", median(&ratios));
     }
@@ -376,11 +399,7 @@ fn cold_run(s: &Shim, tag: &str) -> f64 {
 }
 
 fn short(s: &Shim) -> &'static str {
-    if s.runtime == GO {
-        "go"
-    } else {
-        "rust"
-    }
+    s.short
 }
 
 /// The container writes 100 MiB to stdout with dd (1 MiB writes) and prints
