@@ -15,6 +15,8 @@ pub struct Flags {
     pub socket: Option<String>,
     pub debug: bool,
     pub version: bool,
+    /// `-info` (containerd 2.2+): print RuntimeInfo and exit.
+    pub info: bool,
     pub action: Option<String>,
     /// Arguments after the action word (used by the internal runtime helper).
     pub rest: Vec<String>,
@@ -54,6 +56,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Flags, String> {
             "socket" => flags.socket = Some(value(name)?),
             "debug" => flags.debug = parse_bool(inline.as_deref())?,
             "v" | "version" => flags.version = parse_bool(inline.as_deref())?,
+            "info" => flags.info = parse_bool(inline.as_deref())?,
             other => return Err(format!("flag provided but not defined: -{other}")),
         }
     }

@@ -24,6 +24,16 @@ fn main() -> ExitCode {
         println!("  Runtime:  libcontainer (embedded)");
         return ExitCode::SUCCESS;
     }
+    if flags.info {
+        // Before anything else: -info starts nothing and touches no state.
+        return match cmd::info::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("containerd-shim-rust-v2: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match flags.action.as_deref() {
         None => cmd::serve::run(&flags),
         Some("start") => {

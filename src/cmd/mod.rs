@@ -1,6 +1,7 @@
 //! The shim's actions, as containerd runs the binary: `start` (launch or
 //! reuse the serving shim), `delete` (clean up after a dead shim), and no
-//! action at all (serve the task API); and the node commands an operator
+//! action at all (serve the task API), and the `-info` flag (RuntimeInfo for
+//! containerd 2.2+); and the node commands an operator
 //! runs: `install`, `uninstall` (the binary and the CRI handler in
 //! containerd's config) and `check` (what the host offers).
 
@@ -9,6 +10,7 @@ mod config_file;
 mod containerd_config;
 pub mod delete;
 mod host_containerd;
+pub mod info;
 pub mod install;
 mod line_diff;
 mod node_error;
