@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 pub const GROUP_ANNOTATION: &str = "io.containerd.runc.v2.group";
 /// Annotation containerd's CRI plugin puts on every container of a pod.
 pub const SANDBOX_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
-/// Directory of shim sockets; only root can write it.
+/// Directory of shim sockets unless containerd names another (2.3's
+/// `socket_dir`); only root can write it.
 pub const SOCKET_DIR: &str = "/run/containerd/s";
 
 /// The key that decides which shim serves a container.
@@ -24,13 +25,23 @@ pub fn group_key<'a>(annotations: &'a HashMap<String, String>, id: &'a str) -> &
         .unwrap_or(id)
 }
 
-/// `/run/containerd/s/<sha256(address/namespace/group)>`, as containerd's Go
-/// shims name it; a filesystem socket, never an abstract one.
-pub fn socket_path(containerd_address: &str, namespace: &str, group: &str) -> PathBuf {
+/// `<dir>/<sha256(address/namespace/group)>`, as containerd's Go shims
+/// name it; a filesystem socket, never an abstract one.
+pub fn socket_path(dir: &Path, containerd_address: &str, namespace: &str, group: &str) -> PathBuf {
     let joined = format!("{containerd_address}/{namespace}/{group}");
     let digest = Sha256::digest(joined.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Path::new(SOCKET_DIR).join(hex)
+    dir.join(hex)
+}
+
+/// The socket path of a `unix://` address (what `start` wrote into the
+/// bundle's `address` file).
+pub fn path_of(address: &str) -> Option<PathBuf> {
+    address
+        .trim()
+        .strip_prefix("unix://")
+        .filter(|p| p.starts_with('/'))
+        .map(PathBuf::from)
 }
 
 /// The address printed to containerd and written to the bundle.
@@ -70,7 +81,8 @@ mod tests {
 
     #[test]
     fn socket_path_is_a_stable_hash_under_the_socket_dir() {
-        let p = socket_path("/run/containerd/containerd.sock", "default", "c1");
+        let dir = Path::new(SOCKET_DIR);
+        let p = socket_path(dir, "/run/containerd/containerd.sock", "default", "c1");
         // sha256("/run/containerd/containerd.sock/default/c1")
         let expected = Sha256::digest(b"/run/containerd/containerd.sock/default/c1");
         let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
@@ -78,16 +90,24 @@ mod tests {
         assert_eq!(p.file_name().unwrap().len(), 64);
         assert_eq!(
             p,
-            socket_path("/run/containerd/containerd.sock", "default", "c1")
+            socket_path(dir, "/run/containerd/containerd.sock", "default", "c1")
         );
+        let other = socket_path(
+            Path::new("/srv/s"),
+            "/run/containerd/containerd.sock",
+            "default",
+            "c1",
+        );
+        assert_eq!(other, Path::new("/srv/s").join(p.file_name().unwrap()));
     }
 
     #[test]
     fn socket_path_differs_by_namespace_address_and_group() {
-        let base = socket_path("/a.sock", "ns", "g");
-        assert_ne!(base, socket_path("/b.sock", "ns", "g"));
-        assert_ne!(base, socket_path("/a.sock", "ns2", "g"));
-        assert_ne!(base, socket_path("/a.sock", "ns", "g2"));
+        let d = Path::new(SOCKET_DIR);
+        let base = socket_path(d, "/a.sock", "ns", "g");
+        assert_ne!(base, socket_path(d, "/b.sock", "ns", "g"));
+        assert_ne!(base, socket_path(d, "/a.sock", "ns2", "g"));
+        assert_ne!(base, socket_path(d, "/a.sock", "ns", "g2"));
     }
 
     #[test]
@@ -96,5 +116,11 @@ mod tests {
             to_address(Path::new("/run/containerd/s/ab")),
             "unix:///run/containerd/s/ab"
         );
+        assert_eq!(
+            path_of("unix:///run/x/ab\n"),
+            Some(PathBuf::from("/run/x/ab"))
+        );
+        assert_eq!(path_of("/run/x/ab"), None);
+        assert_eq!(path_of("unix://relative"), None);
     }
 }

@@ -1,13 +1,16 @@
 //! How `start` talks to each containerd. containerd 1.6 and 1.7 know task
-//! API v2 only and expect a plain address on stdout; containerd 2.x takes a
-//! JSON bootstrap reply naming task API version 3 (and falls back to v2 for a
-//! plain address). On stdin, containerd sends the runtime options as a
-//! protobuf Any; 2.3 and later may send `BootstrapParams` instead, which also
-//! name containerd's version and carry the options as an extension.
+//! API v2 only and expect a plain address on stdout; containerd 2.0-2.2 take
+//! a JSON bootstrap reply naming task API version 3 (and fall back to v2 for
+//! a plain address). On stdin, containerd up to 2.2 sends the runtime options
+//! as a protobuf Any; 2.3 sends `BootstrapParams` (containerd's version, log
+//! level, the directory for the shim's socket, the options as an extension)
+//! and takes a `BootstrapResult` protobuf back (no newline: it parses the
+//! bytes as they are). Nothing on the command line says which stdin came:
+//! the bytes do (`parse_stdin`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use containerd_shim_protos::bootstrap_api::BootstrapParams;
+use containerd_shim_protos::bootstrap_api::{BootstrapParams, BootstrapResult, LogLevel};
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
 use sha2::{Digest, Sha256};
@@ -25,6 +28,13 @@ pub struct StartInput {
     pub options: ShimOptions,
     /// containerd's version, when it said so (bootstrap parameters).
     pub containerd_version: Option<String>,
+    /// Whether stdin held bootstrap parameters (containerd 2.3+), which
+    /// asks for a `BootstrapResult` reply.
+    pub bootstrap: bool,
+    /// Where containerd wants the shim's socket (2.3's `socket_dir`).
+    pub socket_dir: Option<PathBuf>,
+    /// containerd logs at debug or trace level (2.3's `log_level`).
+    pub debug: bool,
 }
 
 /// Tells the two stdin forms apart. Both are protobuf messages whose fields 1
@@ -39,7 +49,7 @@ pub fn parse_stdin(bytes: &[u8]) -> Result<StartInput> {
         if plain_any && any.type_url.contains('.') {
             return Ok(StartInput {
                 options: ShimOptions::decode(Some(&any))?,
-                containerd_version: None,
+                ..StartInput::default()
             });
         }
     }
@@ -54,10 +64,42 @@ pub fn parse_stdin(bytes: &[u8]) -> Result<StartInput> {
         .iter()
         .filter_map(|ext| ext.value.as_ref())
         .find(|any| options::is_known_type(&any.type_url));
+    let socket_dir = match params.socket_dir.as_deref() {
+        None | Some("") => None,
+        Some(dir) => Some(socket_dir(dir)?),
+    };
+    let level = params.log_level.value();
     Ok(StartInput {
         options: ShimOptions::decode(option_any)?,
         containerd_version: Some(params.containerd_version).filter(|v| !v.is_empty()),
+        bootstrap: true,
+        socket_dir,
+        debug: level <= LogLevel::LOG_LEVEL_DEBUG as i32,
     })
+}
+
+/// The longest socket directory that leaves room for `/<64 hex digits>` in
+/// a unix socket's 108-byte path (containerd allows 42 bytes).
+const MAX_SOCKET_DIR: usize = 107 - 65;
+
+/// Checks containerd's `socket_dir`: absolute, without `..`, short enough.
+fn socket_dir(dir: &str) -> Result<PathBuf> {
+    let path = Path::new(dir);
+    if !path.is_absolute()
+        || path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "socket_dir {dir:?} must be an absolute path without \"..\""
+        )));
+    }
+    if dir.len() > MAX_SOCKET_DIR {
+        return Err(Error::InvalidArgument(format!(
+            "socket_dir {dir:?} is longer than {MAX_SOCKET_DIR} bytes: a socket in it would not fit a unix socket path"
+        )));
+    }
+    Ok(path.to_path_buf())
 }
 
 /// The major version in `containerd --version` output or a bare version:
@@ -120,17 +162,28 @@ pub fn containerd_major(input: &StartInput, publish_binary: &str) -> Option<u32>
     Some(major)
 }
 
-/// What `start` prints: the bootstrap reply for containerd 2.x, the plain
-/// address for 1.x (and when the version is unknown: every version takes it).
-pub fn reply(address: &str, containerd_major: Option<u32>) -> String {
+/// What `start` prints: a `BootstrapResult` protobuf to a containerd that
+/// sent bootstrap parameters (2.3+), the JSON bootstrap reply to any other
+/// 2.x, the plain address to 1.x (and when the version is unknown: every
+/// version takes it).
+pub fn reply(address: &str, input: &StartInput, containerd_major: Option<u32>) -> Vec<u8> {
+    if input.bootstrap {
+        let mut r = BootstrapResult::new();
+        r.version = 3;
+        r.address = address.to_string();
+        r.protocol = "ttrpc".to_string();
+        // A message of three set fields always encodes.
+        return r.write_to_bytes().unwrap_or_default();
+    }
     match containerd_major {
         Some(major) if major >= 2 => serde_json::json!({
             "version": 3,
             "address": address,
             "protocol": "ttrpc",
         })
-        .to_string(),
-        _ => address.to_string(),
+        .to_string()
+        .into_bytes(),
+        _ => address.as_bytes().to_vec(),
     }
 }
 
@@ -158,12 +211,48 @@ mod tests {
     #[test]
     fn replies_as_each_containerd_understands() {
         let addr = "unix:///run/containerd/s/abc";
-        assert_eq!(reply(addr, Some(1)), addr);
-        assert_eq!(reply(addr, None), addr);
-        let v: serde_json::Value = serde_json::from_str(&reply(addr, Some(2))).unwrap();
+        let legacy = StartInput::default();
+        assert_eq!(reply(addr, &legacy, Some(1)), addr.as_bytes());
+        assert_eq!(reply(addr, &legacy, None), addr.as_bytes());
+        let v: serde_json::Value = serde_json::from_slice(&reply(addr, &legacy, Some(2))).unwrap();
         assert_eq!(v["version"], 3);
         assert_eq!(v["address"], addr);
         assert_eq!(v["protocol"], "ttrpc");
+        // 2.3 sent bootstrap parameters: a BootstrapResult, nothing after it.
+        let boot = StartInput {
+            bootstrap: true,
+            ..StartInput::default()
+        };
+        let bytes = reply(addr, &boot, Some(2));
+        let r = BootstrapResult::parse_from_bytes(&bytes).unwrap();
+        assert_eq!(
+            (r.version, r.address.as_str(), r.protocol.as_str()),
+            (3, addr, "ttrpc")
+        );
+        assert_ne!(bytes.last(), Some(&b'\n'));
+    }
+
+    #[test]
+    fn bootstrap_parameters_name_the_socket_dir_and_the_log_level() {
+        let mut p = BootstrapParams::new();
+        p.instance_id = "c1".into();
+        p.containerd_version = "v2.3.4".into();
+        p.containerd_ttrpc_address = "/run/containerd/containerd.sock.ttrpc".into();
+        p.socket_dir = Some("/tmp/ctr-x/s".into());
+        p.log_level = LogLevel::LOG_LEVEL_TRACE.into();
+        let input = parse_stdin(&p.write_to_bytes().unwrap()).unwrap();
+        assert!(input.bootstrap && input.debug);
+        assert_eq!(input.socket_dir.as_deref(), Some(Path::new("/tmp/ctr-x/s")));
+        p.log_level = LogLevel::LOG_LEVEL_INFO.into();
+        p.socket_dir = None;
+        let input = parse_stdin(&p.write_to_bytes().unwrap()).unwrap();
+        assert!(!input.debug);
+        assert_eq!(input.socket_dir, None);
+        for bad in ["relative/s", "/run/../etc", &format!("/{}", "d".repeat(60))] {
+            p.socket_dir = Some(bad.to_string());
+            let e = parse_stdin(&p.write_to_bytes().unwrap()).unwrap_err();
+            assert!(e.to_string().contains("socket_dir"), "{bad}: {e}");
+        }
     }
 
     fn options_any() -> Any {
@@ -180,6 +269,7 @@ mod tests {
         let input = parse_stdin(&options_any().write_to_bytes().unwrap()).unwrap();
         assert!(input.options.no_pivot_root);
         assert_eq!(input.containerd_version, None);
+        assert!(!input.bootstrap);
         assert_eq!(parse_stdin(&[]).unwrap(), StartInput::default());
     }
 

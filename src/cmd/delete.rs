@@ -4,12 +4,13 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::SystemTime;
 
 use containerd_shim_protos::api::DeleteResponse;
 use containerd_shim_protos::protobuf::Message;
 
-use crate::address::{group_key, socket_path};
+use crate::address::{group_key, path_of, socket_path, SOCKET_DIR};
 use crate::cli::Flags;
 use crate::events::timestamp;
 use crate::mount;
@@ -35,12 +36,23 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(root.join(".bundles").join(&flags.id));
     mount::unmount_all(&bundle.join("rootfs"));
 
-    if let Ok(annotations) = super::bundle_annotations(&bundle) {
-        let path = socket_path(
+    // Where `start` put the socket (it wrote the address into the bundle:
+    // containerd 2.3 may have named another directory), else where it
+    // would have.
+    let recorded = std::fs::read_to_string(bundle.join("address"))
+        .ok()
+        .and_then(|a| path_of(&a));
+    let path = recorded.or_else(|| {
+        let annotations = super::bundle_annotations(&bundle).ok()?;
+        let group = group_key(&annotations, &flags.id);
+        Some(socket_path(
+            Path::new(SOCKET_DIR),
             &flags.address,
             &flags.namespace,
-            group_key(&annotations, &flags.id),
-        );
+            group,
+        ))
+    });
+    if let Some(path) = path {
         if path.exists() && UnixStream::connect(&path).is_err() {
             let _ = std::fs::remove_file(&path);
         }

@@ -2,7 +2,7 @@
 //! print its address. containerd waits for this process to exit, so the
 //! server is a separate, daemonized process in a session of its own.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -27,19 +27,19 @@ pub fn run(flags: &Flags) -> Result<(), String> {
 
     let annotations = super::bundle_annotations(&bundle)?;
     let group = group_key(&annotations, &flags.id);
-    let path = socket_path(&flags.address, &flags.namespace, group);
+    let dir = input.socket_dir.as_deref().unwrap_or(Path::new(SOCKET_DIR));
+    let path = socket_path(dir, &flags.address, &flags.namespace, group);
     let address = to_address(&path);
 
-    let listener = match bind_or_join(&path)? {
+    let listener = match bind_or_join(dir, &path)? {
         Some(l) => l,
         None => {
             // A live shim already serves this group (the pod's shim).
             write_file(&bundle.join("address"), &address)?;
-            print!("{}", bootstrap::reply(&address, major));
-            return Ok(());
+            return print_reply(&bootstrap::reply(&address, &input, major));
         }
     };
-    let pid = match launch(flags, &bundle, &path, &listener) {
+    let pid = match launch(flags, input.debug, &bundle, &path, &listener) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = std::fs::remove_file(&path);
@@ -56,18 +56,25 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     }
     write_file(&bundle.join("address"), &address)?;
     write_file(&bundle.join("shim.pid"), &pid.to_string())?;
-    print!("{}", bootstrap::reply(&address, major));
-    Ok(())
+    print_reply(&bootstrap::reply(&address, &input, major))
 }
 
-/// Binds the group's socket, or returns None when a live shim serves it.
-/// A dead socket file is replaced.
-fn bind_or_join(path: &Path) -> Result<Option<UnixListener>, String> {
+/// The reply, exactly these bytes: 2.3 parses a protobuf reply as it is.
+fn print_reply(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| format!("write the reply: {e}"))
+}
+
+/// Binds the group's socket in `dir`, or returns None when a live shim
+/// serves it. A dead socket file is replaced.
+fn bind_or_join(dir: &Path, path: &Path) -> Result<Option<UnixListener>, String> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(SOCKET_DIR)
-        .map_err(|e| format!("create {SOCKET_DIR}: {e}"))?;
+        .create(dir)
+        .map_err(|e| format!("create {}: {e}", dir.display()))?;
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         if UnixStream::connect(path).is_ok() {
@@ -94,6 +101,7 @@ fn bind_or_join(path: &Path) -> Result<Option<UnixListener>, String> {
 
 fn launch(
     flags: &Flags,
+    debug: bool,
     bundle: &Path,
     socket: &Path,
     listener: &UnixListener,
@@ -112,7 +120,7 @@ fn launch(
         cmd.args(["-publish-binary", &flags.publish_binary]);
     }
     cmd.arg("-socket").arg(socket);
-    if flags.debug {
+    if flags.debug || debug {
         cmd.arg("-debug");
     }
     // containerd reads our stdout and stderr until they close: the server
