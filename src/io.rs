@@ -146,7 +146,11 @@ impl ProcessIo {
         };
         let mut outputs = Vec::new();
         let (stdout, stderr) = match log_uri::parse(&paths.stdout)? {
-            Sink::Binary { path, args } => {
+            Sink::Binary {
+                path,
+                args,
+                ready_byte,
+            } => {
                 if paths.stderr != paths.stdout && !paths.stderr.is_empty() {
                     return Err(Error::InvalidArgument(format!(
                         "stderr {:?} must go to the same logger as stdout {:?}",
@@ -158,6 +162,7 @@ impl ProcessIo {
                 let logger = log_uri::start_logger(
                     &path,
                     &args,
+                    ready_byte,
                     out_r,
                     err_r,
                     owner.container_id,

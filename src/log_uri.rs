@@ -2,7 +2,10 @@
 //! FIFO path (`ctr run --log-uri`): `file:///abs/path` (the shim appends
 //! stdout and stderr to the file) or `binary:///abs/path?key=value` (a
 //! logging program gets stdout on fd 3, stderr on fd 4 and a readiness pipe
-//! on fd 5, which it closes once ready). A plain path or `fifo://` is a FIFO.
+//! on fd 5, which it closes once ready). `binary-v2://` (containerd 2.3) is
+//! the same, except that the logger must write a byte to fd 5 before it
+//! closes it: an end of file alone means it died before it was ready. A
+//! plain path or `fifo://` is a FIFO.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -23,7 +26,12 @@ pub enum Sink {
     None,
     Fifo(String),
     File(PathBuf),
-    Binary { path: PathBuf, args: Vec<String> },
+    Binary {
+        path: PathBuf,
+        args: Vec<String>,
+        /// binary-v2: readiness is a byte on fd 5, not its end of file.
+        ready_byte: bool,
+    },
 }
 
 /// Parses one stdio destination as containerd passes it.
@@ -50,7 +58,7 @@ pub fn parse(target: &str) -> Result<Sink> {
     match scheme {
         "fifo" => Ok(Sink::Fifo(absolute("fifo")?.display().to_string())),
         "file" => Ok(Sink::File(absolute("file")?)),
-        "binary" => {
+        "binary" | "binary-v2" => {
             let mut args = Vec::new();
             for pair in query.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -60,12 +68,13 @@ pub fn parse(target: &str) -> Result<Sink> {
                 }
             }
             Ok(Sink::Binary {
-                path: absolute("binary")?,
+                path: absolute(scheme)?,
                 args,
+                ready_byte: scheme == "binary-v2",
             })
         }
         other => Err(Error::InvalidArgument(format!(
-            "unsupported stdio URI scheme {other:?} in {target:?} (use fifo, file or binary)"
+            "unsupported stdio URI scheme {other:?} in {target:?} (use fifo, file, binary or binary-v2)"
         ))),
     }
 }
@@ -201,10 +210,13 @@ pub struct Logger {
 }
 
 /// Starts the logging program with stdout/stderr read ends on fds 3 and 4
-/// and a readiness pipe on fd 5; returns once it closed fd 5.
+/// and a readiness pipe on fd 5; returns once it closed fd 5 (having
+/// written a byte to it first, with `ready_byte`).
+#[allow(clippy::too_many_arguments)]
 pub async fn start_logger(
     path: &PathBuf,
     args: &[String],
+    ready_byte: bool,
     stdout_r: OwnedFd,
     stderr_r: OwnedFd,
     container_id: &str,
@@ -245,6 +257,17 @@ pub async fn start_logger(
         }
     };
     match tokio::time::timeout(LOGGER_READY_LIMIT, wait_ready).await {
+        Ok(Ok(())) if ready_byte && sink.is_empty() => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            Err(Error::InvalidArgument(format!(
+                "logger {} did not call ready (it closed fd 5 without writing to it: \
+                 it may have crashed or exited prematurely)",
+                path.display()
+            )))
+        }
         Ok(Ok(())) => Ok(Logger { exited }),
         Ok(Err(status)) => Err(Error::InvalidArgument(format!(
             "logger {} exited with status {status} before it was ready",
@@ -283,9 +306,19 @@ mod tests {
             parse("binary:///usr/bin/logger?id=abc&debug").unwrap(),
             Sink::Binary {
                 path: "/usr/bin/logger".into(),
-                args: vec!["id".into(), "abc".into(), "debug".into()]
+                args: vec!["id".into(), "abc".into(), "debug".into()],
+                ready_byte: false,
             }
         );
+        assert_eq!(
+            parse("binary-v2:///usr/bin/logger?id=abc").unwrap(),
+            Sink::Binary {
+                path: "/usr/bin/logger".into(),
+                args: vec!["id".into(), "abc".into()],
+                ready_byte: true,
+            }
+        );
+        assert!(parse("binary-v2://relative").is_err());
     }
 
     #[test]
