@@ -698,14 +698,11 @@ impl Container {
         }
     }
 
-    /// The container's cgroup metrics (v1 or v2 Metrics in an Any).
+    /// The container's cgroup metrics (v1 or v2 Metrics in an Any). A
+    /// stopped container keeps its cgroup until it is deleted, and its stats
+    /// with it, as containerd-shim-runc-v2 answers them: containerd 2.2+
+    /// reads them after every exit to check for an OOM kill.
     pub fn stats(&self) -> Result<Any> {
-        if self.init.status() == Status::Stopped {
-            return Err(Error::FailedPrecondition(format!(
-                "no stats for container {}: it is stopped",
-                self.id
-            )));
-        }
         cgroup::metrics(&self.cgroups_path)
     }
 
