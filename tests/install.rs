@@ -152,6 +152,37 @@ fn privatize(installed: &str, run: &Path, major: u32) -> String {
     set(&mut doc, &["debug"], "address", p("debug.sock"));
     set(&mut doc, &["debug"], "level", "info");
     set(&mut doc, &["metrics"], "address", "");
+    // Version 4 (2.3): the servers are plugins, and the default config
+    // imports the host's /etc/containerd/conf.d.
+    let server = |name: &'static str| ["plugins", name];
+    let grpc = p("containerd.sock");
+    set(
+        &mut doc,
+        &server("io.containerd.server.v1.grpc"),
+        "address",
+        grpc,
+    );
+    let ttrpc = p("containerd.sock.ttrpc");
+    set(
+        &mut doc,
+        &server("io.containerd.server.v1.ttrpc"),
+        "address",
+        ttrpc,
+    );
+    let debug = p("debug.sock");
+    set(
+        &mut doc,
+        &server("io.containerd.server.v1.debug"),
+        "address",
+        debug,
+    );
+    set(
+        &mut doc,
+        &server("io.containerd.server.v1.metrics"),
+        "address",
+        "",
+    );
+    set(&mut doc, &[], "imports", toml_edit::Array::new());
     let cri_runtime = if major >= 2 {
         "io.containerd.cri.v1.runtime"
     } else {

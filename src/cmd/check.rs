@@ -427,13 +427,7 @@ pub fn capabilities(status: &str, cap_last_cap: &str) -> Vec<Finding> {
 fn containerd(t: &Target) -> Finding {
     match &t.containerd {
         Ok(c) => {
-            let minor: u32 = c
-                .version
-                .split('.')
-                .nth(1)
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            let supported = (c.major == 1 && minor >= 6) || c.major == 2;
+            let supported = (c.major == 1 && c.minor() >= 6) || c.major == 2;
             finding(
                 if supported { Level::Pass } else { Level::Warn },
                 "containerd",

@@ -6,7 +6,8 @@
 //! Where the handler goes depends on the config's `version`:
 //! - 2 (containerd 1.6 / 1.7; 2.x migrates it when it loads):
 //!   `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.<handler>]`
-//! - 3 (containerd 2.x):
+//! - 3 (containerd 2.0-2.2) and 4 (containerd 2.3, which moved the server
+//!   addresses into plugins but left the CRI runtimes where they were):
 //!   `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.<handler>]`
 //!
 //! The table holds only `runtime_type = "io.containerd.rust.v2"`: without an
@@ -36,8 +37,10 @@ const RUNC_RUNTIME_TYPE: &str = "io.containerd.runc.v2";
 pub enum ConfigVersion {
     /// containerd 1.x (and 2.x, which migrates it).
     V2,
-    /// containerd 2.x.
+    /// containerd 2.0-2.2 (2.3 reads it too).
     V3,
+    /// containerd 2.3 and later.
+    V4,
 }
 
 impl ConfigVersion {
@@ -45,15 +48,26 @@ impl ConfigVersion {
         match self {
             ConfigVersion::V2 => 2,
             ConfigVersion::V3 => 3,
+            ConfigVersion::V4 => 4,
         }
     }
 
-    /// The format a containerd of this major version writes by default.
-    pub fn for_containerd_major(major: u32) -> Option<Self> {
-        match major {
-            1 => Some(ConfigVersion::V2),
-            2 => Some(ConfigVersion::V3),
+    /// The format a containerd of this version writes by default.
+    pub fn for_containerd(major: u32, minor: u32) -> Option<Self> {
+        match (major, minor) {
+            (1, _) => Some(ConfigVersion::V2),
+            (2, 0..=2) => Some(ConfigVersion::V3),
+            (2, _) => Some(ConfigVersion::V4),
             _ => None,
+        }
+    }
+
+    /// The oldest containerd (major, minor) that reads this format.
+    pub fn oldest_reader(self) -> (u32, u32) {
+        match self {
+            ConfigVersion::V2 => (1, 0),
+            ConfigVersion::V3 => (2, 0),
+            ConfigVersion::V4 => (2, 3),
         }
     }
 
@@ -61,7 +75,7 @@ impl ConfigVersion {
     pub fn runtimes_path(self) -> [&'static str; 4] {
         let plugin = match self {
             ConfigVersion::V2 => "io.containerd.grpc.v1.cri",
-            ConfigVersion::V3 => "io.containerd.cri.v1.runtime",
+            ConfigVersion::V3 | ConfigVersion::V4 => "io.containerd.cri.v1.runtime",
         };
         ["plugins", plugin, "containerd", "runtimes"]
     }
@@ -70,7 +84,9 @@ impl ConfigVersion {
     pub fn cri_plugin_ids(self) -> &'static [&'static str] {
         match self {
             ConfigVersion::V2 => &["io.containerd.grpc.v1.cri", "cri"],
-            ConfigVersion::V3 => &["io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri"],
+            ConfigVersion::V3 | ConfigVersion::V4 => {
+                &["io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri"]
+            }
         }
     }
 
@@ -109,6 +125,7 @@ pub fn declared_version(
     match item.as_integer() {
         Some(2) => Ok(Some(ConfigVersion::V2)),
         Some(3) => Ok(Some(ConfigVersion::V3)),
+        Some(4) => Ok(Some(ConfigVersion::V4)),
         Some(1) => Err(NodeError::config(
             path,
             "config version 1 is deprecated and not supported here; \
@@ -117,7 +134,7 @@ pub fn declared_version(
         _ => Err(NodeError::config(
             path,
             format!(
-                "`version = {}` is not a containerd config version (2 or 3 expected)",
+                "`version = {}` is not a containerd config version (2, 3 or 4 expected)",
                 item.to_string().trim()
             ),
         )),
@@ -440,7 +457,7 @@ mod tests {
     use crate::cmd::line_diff;
 
     const P: &str = "/etc/containerd/config.toml";
-    pub const FIXTURES: [(&str, &str, ConfigVersion); 3] = [
+    pub const FIXTURES: [(&str, &str, ConfigVersion); 5] = [
         (
             "1.6.20",
             include_str!("../../tests/fixtures/containerd-config/default-1.6.20.toml"),
@@ -455,6 +472,16 @@ mod tests {
             "2.1.9",
             include_str!("../../tests/fixtures/containerd-config/default-2.1.9.toml"),
             ConfigVersion::V3,
+        ),
+        (
+            "2.2.7",
+            include_str!("../../tests/fixtures/containerd-config/default-2.2.7.toml"),
+            ConfigVersion::V3,
+        ),
+        (
+            "2.3.4",
+            include_str!("../../tests/fixtures/containerd-config/default-2.3.4.toml"),
+            ConfigVersion::V4,
         ),
     ];
 
@@ -482,7 +509,7 @@ mod tests {
             let e = add_handler(text, path(), "rust", None).unwrap();
             assert_eq!(e.version, version, "{release}");
             assert_eq!(e.changes.len(), 1, "{release}: {:?}", e.changes);
-            let quote = if version == ConfigVersion::V3 {
+            let quote = if version != ConfigVersion::V2 {
                 '\''
             } else {
                 '"'
@@ -531,13 +558,13 @@ mod tests {
                     "SystemdCgroup = false",
                     "SystemdCgroup = false   # cgroupfs here"
                 )
-                .replace("\n[grpc]", "\n\n# the API socket\n[grpc]   # trailing")
+                .replace("\n[debug]", "\n\n# logging\n[debug]   # trailing")
             );
             let e = add_handler(&user, path(), "rust", None).unwrap();
             for needle in [
                 "# node config, managed by hand\n# (second line)\n",
                 "# cgroupfs here",
-                "# the API socket\n[grpc]   # trailing",
+                "# logging\n[debug]   # trailing",
             ] {
                 assert!(e.text.contains(needle), "{release}: lost {needle:?}");
             }

@@ -36,9 +36,23 @@ pub struct Containerd {
 }
 
 impl Containerd {
+    /// The minor version ("2.3.4" -> 3; 0 when unreadable).
+    pub fn minor(&self) -> u32 {
+        self.version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The config format this containerd writes by default.
     pub fn config_version(&self) -> Option<ConfigVersion> {
-        ConfigVersion::for_containerd_major(self.major)
+        ConfigVersion::for_containerd(self.major, self.minor())
+    }
+
+    /// Whether this containerd reads a config of `version`.
+    pub fn reads(&self, version: ConfigVersion) -> bool {
+        (self.major, self.minor()) >= version.oldest_reader()
     }
 }
 

@@ -18,7 +18,7 @@
 use std::io::Write;
 
 use super::config_file;
-use super::containerd_config::{self, ConfigVersion};
+use super::containerd_config;
 use super::host_containerd;
 use super::line_diff;
 use super::node_error::NodeError;
@@ -57,7 +57,7 @@ pub fn install(t: &Target, out: &mut dyn Write) -> Result<(), NodeError> {
                     &t.config,
                     format!(
                         "does not exist, and without containerd ({}) the format (version 2 for 1.x, \
-                         3 for 2.x) cannot be chosen: create it (`containerd config default > {}`) or \
+                         3 for 2.0-2.2, 4 for 2.3) cannot be chosen: create it (`containerd config default > {}`) or \
                          put containerd on PATH",
                         t.containerd.as_ref().err().map_or("", |s| s.as_str()),
                         t.config.display()
@@ -72,13 +72,16 @@ pub fn install(t: &Target, out: &mut dyn Write) -> Result<(), NodeError> {
         }
     };
     if let Ok(c) = &t.containerd {
-        if c.major < 2 && edited.version == ConfigVersion::V3 {
+        if !c.reads(edited.version) {
+            let (major, minor) = edited.version.oldest_reader();
             return Err(NodeError::config(
                 &t.config,
                 format!(
-                    "is a version 3 config, which containerd {} (1.x) cannot read: \
-                     it needs version 2",
-                    c.version
+                    "is a version {} config, which containerd {} cannot read: \
+                     it needs containerd {major}.{minor} or later, or a version {} config",
+                    edited.version.number(),
+                    c.version,
+                    c.config_version().map_or(2, |v| v.number()),
                 ),
             ));
         }
@@ -243,7 +246,7 @@ mod tests {
             containerd: containerd_major
                 .map(|major| super::super::host_containerd::Containerd {
                     binary: PathBuf::from("/usr/bin/containerd"),
-                    version: format!("{major}.9.0"),
+                    version: if major == 1 { "1.9.0" } else { "2.1.9" }.to_string(),
                     major,
                 })
                 .ok_or_else(|| "no containerd on PATH".to_string()),
@@ -426,7 +429,7 @@ mod tests {
         std::fs::write(&t.config, DEFAULT_2_1).unwrap();
         let e = install(&t, &mut vec![]).unwrap_err().to_string();
         assert!(
-            e.contains("version 3 config, which containerd 1.9.0 (1.x) cannot read"),
+            e.contains("version 3 config, which containerd 1.9.0 cannot read"),
             "{e}"
         );
         assert_eq!(std::fs::read_to_string(&t.config).unwrap(), DEFAULT_2_1);
