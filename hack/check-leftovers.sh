@@ -11,6 +11,8 @@
 set -euo pipefail
 DIR=$(cd "$1" && pwd)
 SOCK=$DIR/containerd.sock
+# shellcheck source=lib/daemons.sh
+source "$(dirname "$0")/lib/daemons.sh"
 problems=()
 
 # Give shims that just got their Shutdown a moment to exit.
@@ -35,9 +37,10 @@ while read -r m; do
 # so that dockerd's bind mount of its data root under DIR is not counted.
 done < <(awk -v d="$DIR" 'index($5, d) == 1 && substr($5, length(d) + 1) ~ /e2e-/ {print $5}' /proc/self/mountinfo)
 if [[ -f "$DIR/sockets.before" ]]; then
+  sockets=$(shim_socket_dir "$DIR")
   while read -r s; do
-    problems+=("socket /run/containerd/s/$s")
-  done < <(comm -13 <(sort "$DIR/sockets.before") <(ls /run/containerd/s 2>/dev/null | sort))
+    problems+=("socket $sockets/$s")
+  done < <(comm -13 <(sort "$DIR/sockets.before") <(ls "$sockets" 2>/dev/null | sort))
 fi
 
 if [[ -s "$DIR/cni/bridge" ]]; then

@@ -4,7 +4,7 @@
 #      line): SIGTERM, wait up to 10 s, then SIGKILL;
 #   2. SIGKILLs every containerd-shim-* process (rust or runc) whose command
 #      line names DIR/containerd.sock, together with its descendants
-#      (the containers), and removes their /run/containerd/s/<hash> sockets;
+#      (the containers), and removes their <socket dir>/<hash> sockets;
 #   3. `runc delete --force`s leftover runc (or youki-style) containers whose
 #      state.json references DIR (bundles live in DIR/state), then removes that
 #      state dir, so ids can be reused;
@@ -32,6 +32,7 @@ RUNC_BIN=${RUNC_BIN:-runc}
 
 # shellcheck source=lib/daemons.sh
 source "$(dirname "$0")/lib/daemons.sh"
+SOCKET_DIR=$(shim_socket_dir "$DIR")
 descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
 
 # ---- 1. containerd ----
@@ -62,7 +63,7 @@ for d in /proc/[0-9]*; do
   # Shim API socket, as containerd's shim.SocketAddress names it:
   # /run/containerd/s/sha256(<containerd address>/<ns>/<id>). SIGKILL leaves it.
   if [[ -n "$ns" && -n "$id" ]]; then
-    shim_socks+=("/run/containerd/s/$(printf '%s' "$SOCK/$ns/$id" | sha256sum | cut -d' ' -f1)")
+    shim_socks+=("$SOCKET_DIR/$(printf '%s' "$SOCK/$ns/$id" | sha256sum | cut -d' ' -f1)")
   fi
 done
 if ((${#victims[@]})); then

@@ -14,13 +14,16 @@
 #                   ${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar)
 # Writes: DIR/config.toml DIR/containerd.log DIR/containerd.pid DIR/env
 #   (DIR/env is sourceable: CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE,
-#    SHIM_TEST_DIR, TEST_IMAGE, CONTAINERD_VERSION=x.y.z) and
+#    SHIM_TEST_DIR, TEST_IMAGE, CONTAINERD_VERSION=x.y.z, SHIM_SOCKET_DIR:
+#    DIR/s for 2.3+, which containerd passes on as socket_dir) and
 #   DIR/{root,state,tmp,opt}.
-# containerd 1.x (1.6, 1.7) gets a config `version = 2`, 2.x a `version = 3`;
-# both disable CRI (1.x: io.containerd.grpc.v1.cri; 2.x: that and
+# containerd 1.x (1.6, 1.7) gets a config `version = 2`, 2.0-2.2 a
+# `version = 3`, 2.3 and later a `version = 4` (its server addresses are
+# plugins: io.containerd.server.v1.grpc, .ttrpc, .debug, .metrics); all
+# disable CRI (1.x: io.containerd.grpc.v1.cri; 2.x: that and
 # io.containerd.cri.v1.{runtime,images}) and, on 2.x, NRI (its socket and
-# plugin dirs are pointed into DIR anyway). hack/fetch-containerd.sh fetches 1.7
-# and 2.1: CONTAINERD_BIN=$(hack/fetch-containerd.sh 2.1)/containerd.
+# plugin dirs are pointed into DIR anyway). hack/fetch-containerd.sh fetches
+# 1.7, 2.1, 2.2 and 2.3: CONTAINERD_BIN=$(hack/fetch-containerd.sh 2.3)/containerd.
 # With CRI=1 the CRI plugin is enabled instead (what kubelet talks to): its
 # root and state under DIR's, runtime handler `rust` (runtime_type
 # io.containerd.rust.v2, with an options table, so the CRI plugin sends
@@ -80,8 +83,24 @@ CONTAINERD_VERSION=$("$CONTAINERD_BIN" --version | awk '{print $3}' | grep -oE '
 [[ -n "$CONTAINERD_VERSION" ]] ||
   { echo "containerd-up: cannot tell the version of $CONTAINERD_BIN: $("$CONTAINERD_BIN" --version 2>&1)" >&2; exit 1; }
 CONTAINERD_MAJOR=${CONTAINERD_VERSION%%.*}
+CONTAINERD_MINOR=${CONTAINERD_VERSION#*.}
+CONTAINERD_MINOR=${CONTAINERD_MINOR%%.*}
+if ((CONTAINERD_MAJOR < 2)); then
+  CONFIG_VERSION=2
+elif ((CONTAINERD_MAJOR == 2 && CONTAINERD_MINOR < 3)); then
+  CONFIG_VERSION=3
+else
+  CONFIG_VERSION=4
+fi
 
 mkdir -p "$DIR/root" "$DIR/state" "$DIR/tmp" "$DIR/opt"
+# Where the shims put their sockets: containerd's default, or with 2.3 a
+# directory of DIR's that containerd names in socket_dir (at most 42 bytes,
+# containerd's limit: else the default).
+SHIM_SOCKET_DIR=/run/containerd/s
+if ((CONFIG_VERSION >= 4 && ${#DIR} + 2 <= 42)); then
+  SHIM_SOCKET_DIR=$DIR/s
+fi
 
 if ((CRI)); then
   hash=$(printf '%s' "$DIR" | sha256sum | cut -c1-6)
@@ -135,6 +154,9 @@ root = "$DIR/root"
 state = "$DIR/state"
 temp = "$DIR/tmp"
 disabled_plugins = [$2]
+EOF
+  if (($1 < 4)); then
+    cat <<EOF
 
 [grpc]
   address = "$SOCK"
@@ -150,6 +172,25 @@ disabled_plugins = [$2]
   address = ""
 
 [plugins]
+EOF
+  else
+    cat <<EOF
+
+[debug]
+  level = "debug"
+
+[plugins]
+  [plugins."io.containerd.server.v1.grpc"]
+    address = "$SOCK"
+  [plugins."io.containerd.server.v1.ttrpc"]
+    address = "$SOCK.ttrpc"
+  [plugins."io.containerd.server.v1.debug"]
+    address = "$DIR/debug.sock"
+  [plugins."io.containerd.server.v1.metrics"]
+    address = ""
+EOF
+  fi
+  cat <<EOF
   # Default snapshotter for clients (ctr) is overlayfs; keep its defaults.
   [plugins."io.containerd.snapshotter.v1.overlayfs"]
     root_path = ""
@@ -164,13 +205,18 @@ if ((CONTAINERD_MAJOR >= 2)); then
   # io.containerd.podsandbox.controller.v1.podsandbox and
   # io.containerd.grpc.v1.sandbox-controllers (they need CRI); harmless for ctr.
   {
-    base_config 3 "$DISABLED_2"
+    base_config "$CONFIG_VERSION" "$DISABLED_2"
     if has_plugin io.containerd.internal.v1.opt; then
       printf '  [plugins."io.containerd.internal.v1.opt"]\n    path = "%s"\n' "$DIR/opt"
     fi
     if has_plugin io.containerd.nri.v1.nri; then
       printf '  [plugins."io.containerd.nri.v1.nri"]\n    disable = true\n    socket_path = "%s"\n    plugin_path = "%s"\n    plugin_config_path = "%s"\n' \
         "$DIR/nri.sock" "$DIR/nri/plugins" "$DIR/nri/conf.d"
+    fi
+    if ((CONFIG_VERSION >= 4)); then
+      # 2.3 tells the shim where to put its socket (BootstrapParams'
+      # socket_dir); a directory of DIR's, to see it used.
+      printf '  [plugins."io.containerd.shim.v1.manager"]\n    socket_dir = "%s"\n' "$SHIM_SOCKET_DIR"
     fi
     if has_plugin io.containerd.image-verifier.v1.bindir; then
       printf '  [plugins."io.containerd.image-verifier.v1.bindir"]\n    bin_dir = "%s"\n' "$DIR/opt/image-verifier/bin"
@@ -270,7 +316,8 @@ if ((CRI)); then
 fi
 
 printf 'export %s=%q\n' CONTAINERD_ADDRESS "$SOCK" CONTAINERD_NAMESPACE default \
-  SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" CONTAINERD_VERSION "$CONTAINERD_VERSION" >"$DIR/env"
+  SHIM_TEST_DIR "$DIR" TEST_IMAGE "$TEST_IMAGE" CONTAINERD_VERSION "$CONTAINERD_VERSION" \
+  SHIM_SOCKET_DIR "$SHIM_SOCKET_DIR" >"$DIR/env"
 if ((CRI)); then
   printf 'export %s=%q\n' CRI_ADDRESS "$SOCK" CRI_PAUSE_IMAGE "$PAUSE_IMAGE" CRI_BRIDGE "$CRI_BRIDGE" >>"$DIR/env"
 fi

@@ -62,3 +62,12 @@ stop_pids() {
     wait_gone 5 "$@" || echo "$who: warning: $what $* did not die" >&2
   fi
 }
+
+# shim_socket_dir DIR: where the shims of the private containerd in DIR put
+# their sockets: the socket_dir containerd-up gave a containerd 2.3+
+# (SHIM_SOCKET_DIR in DIR/env), else containerd's default.
+shim_socket_dir() {
+  local d
+  d=$(sed -n 's/^export SHIM_SOCKET_DIR=//p' "$1/env" 2>/dev/null | head -1)
+  echo "${d:-/run/containerd/s}"
+}
