@@ -212,7 +212,7 @@ fn shim_socket_path_gone(group: &str) -> bool {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let path = std::path::Path::new("/run/containerd/s").join(hex);
+    let path = socket_dir().join(hex);
     let start = std::time::Instant::now();
     while path.exists() {
         if start.elapsed() > Duration::from_secs(10) {
@@ -266,7 +266,11 @@ fn the_shim_is_a_daemon_with_a_private_filesystem_socket() {
     assert_eq!(pgrp, pid, "the shim must lead its own process group");
     let socket = shim_socket(&id);
     let path = socket.strip_prefix("unix://").expect("a unix:// address");
-    assert!(path.starts_with("/run/containerd/s/"), "{socket}");
+    assert!(
+        std::path::Path::new(path).parent() == Some(socket_dir().as_path()),
+        "{socket} is not in {}",
+        socket_dir().display()
+    );
     let meta = std::fs::metadata(path).unwrap();
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -297,10 +301,24 @@ fn start_answers_each_containerd_in_its_own_form() {
     let version =
         std::env::var("CONTAINERD_VERSION").expect("CONTAINERD_VERSION from containerd-up.sh");
     let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
     let address = std::fs::read_to_string(bundle(&id).join("address")).unwrap();
+    // containerd 2.3 names the socket's directory in BootstrapParams'
+    // socket_dir, here one of the test's own (hack/containerd-up.sh).
+    let dir = socket_dir();
+    if (major, minor) >= (2, 3) {
+        let own = std::path::Path::new(&env().dir).join("s");
+        assert_eq!(
+            dir,
+            own,
+            "containerd {version} was given socket_dir {}",
+            own.display()
+        );
+    }
     assert!(
-        address.starts_with("unix:///run/containerd/s/"),
-        "{address}"
+        address.starts_with(&format!("unix://{}/", dir.display())),
+        "{address} is not in {}",
+        dir.display()
     );
     // containerd records what it made of our reply in bootstrap.json (1.7+).
     let recorded = std::fs::read_to_string(bundle(&id).join("bootstrap.json")).ok();
@@ -780,6 +798,66 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `binary-v2://` (containerd 2.3's scheme, passed on unchanged by every
+/// containerd): the same fds, but readiness is a byte written to fd 5; a
+/// logger that only closes fd 5 is refused, as containerd-shim-runc-v2 2.3
+/// refuses it.
+#[test]
+fn binary_v2_log_uri_wants_a_ready_byte() {
+    use std::os::unix::fs::PermissionsExt;
+    let id = unique_id("logbin2");
+    let dir = std::env::temp_dir().join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = |name: &str, ready: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\nPATH=/usr/bin:/bin\nout=$2\n{ready}\nexec 5>&-\n\
+                 cat <&3 > \"$out\" &\ncat <&4 > \"$out.err\" &\nwait\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let good = script("ready.sh", "printf '\\0' >&5");
+    let silent = script("silent.sh", ":");
+    let out_path = dir.join("out");
+    let uri = format!("binary-v2://{}?out={}", good.display(), out_path.display());
+    let out = run_rm_with(
+        &["--log-uri", &uri],
+        &id,
+        &["sh", "-c", "echo v2; echo e2 >&2"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "v2\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.err")).unwrap(),
+        "e2\n"
+    );
+
+    let id2 = unique_id("logbin2-silent");
+    let uri = format!(
+        "binary-v2://{}?out={}",
+        silent.display(),
+        dir.join("out2").display()
+    );
+    let out = run_rm_with(&["--log-uri", &uri], &id2, &["true"]);
+    assert!(
+        !out.status.success(),
+        "a logger that never called ready was taken"
+    );
+    assert!(
+        stderr(&out).contains("did not call ready"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leftovers(&id);
+    assert_no_leftovers(&id2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 // ---- stdin ----
 
 /// Runs ctr with `input` on its stdin, closed a moment after the task exists
@@ -990,4 +1068,86 @@ fn close_io_ends_stdin_while_the_client_keeps_its_fifo_open() {
     shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
     drop(writer);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---- what -info says the runtime does ----
+
+/// `-info` (what containerd 2.2+ runs before it creates a task) prints a
+/// RuntimeInfo protobuf naming the shim and the embedded runtime's features,
+/// starts nothing and leaves no state; with containerd 2.2+, `ctr plugins
+/// inspect-runtime` shows the same.
+#[test]
+fn dash_info_prints_the_runtime_features() {
+    use containerd_shim_protos::protobuf::Message;
+    use containerd_shim_protos::types::introspection::RuntimeInfo;
+    let out = std::process::Command::new(shim_binary())
+        .arg("-info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    let info = RuntimeInfo::parse_from_bytes(&out.stdout).unwrap();
+    assert_eq!(info.name, RUNTIME);
+    assert_eq!(info.version.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        info.features.type_url,
+        "types.containerd.io/opencontainers/runtime-spec/1/features/Features"
+    );
+    let features: serde_json::Value = serde_json::from_slice(&info.features.value).unwrap();
+    assert!(
+        features["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rro"),
+        "{features}"
+    );
+
+    let version = std::env::var("CONTAINERD_VERSION").unwrap_or_default();
+    let mut v = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (2, 2) {
+        let text = ctr_ok(&["plugins", "inspect-runtime", "--runtime", RUNTIME]);
+        let shown: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(shown["Name"], RUNTIME, "{text}");
+        assert_eq!(shown["Features"], features, "{text}");
+        assert_eq!(
+            shown["Features"]["linux"]["mountExtensions"]["idmap"]["enabled"], false,
+            "{text}"
+        );
+    }
+}
+
+/// `rro` (what -info promises and the CRI plugin asks for with kubelet's
+/// recursiveReadOnly): a mount below the bind mount is read-only too, where
+/// plain `ro` leaves it writable.
+#[test]
+fn a_recursive_read_only_bind_mount_is_read_only_below_too() {
+    let id = unique_id("rro");
+    let host = env().dir.join(&id);
+    let sub = host.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let script = "for f in /data/top /data/sub/below; do \
+                  if touch $f 2>/dev/null; then echo wrote $f; else echo refused $f; fi; done";
+    let run = |opts: &str, tag: &str| {
+        let mount = format!("type=bind,src={},dst=/data,options={opts}", host.display());
+        let cid = unique_id(tag);
+        let out = run_rm_with(&["--mount", &mount], &cid, &["sh", "-c", script]);
+        assert!(out.status.success(), "{opts}: {}", stderr(&out));
+        assert_no_leftovers(&cid);
+        stdout(&out)
+    };
+    let rro = run("rbind:rro", "rro-r");
+    let ro = run("rbind:ro", "rro-ro");
+    let _ = std::process::Command::new("umount").arg(&sub).status();
+    std::fs::remove_dir_all(&host).unwrap();
+    assert_eq!(rro, "refused /data/top\nrefused /data/sub/below\n");
+    // Plain ro is not recursive: the tmpfs below stays writable.
+    assert_eq!(ro, "refused /data/top\nwrote /data/sub/below\n");
 }

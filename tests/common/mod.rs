@@ -425,3 +425,10 @@ pub fn cgroup_procs(pid: u32) -> Vec<u32> {
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
+
+/// Where the private containerd's shims put their sockets: `DIR/s` for
+/// containerd 2.3+, which names it in socket_dir (hack/containerd-up.sh),
+/// else containerd's default.
+pub fn socket_dir() -> PathBuf {
+    PathBuf::from(std::env::var("SHIM_SOCKET_DIR").unwrap_or_else(|_| "/run/containerd/s".into()))
+}

@@ -9,6 +9,8 @@
 //! containerd without CRI), and it fails, naming what is missing, when it is
 //! run without that environment.
 
+#[path = "cri/handler_features.rs"]
+mod handler_features;
 #[path = "cri/kill_all.rs"]
 mod kill_all;
 #[path = "cri/namespaces.rs"]
