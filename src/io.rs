@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{splice, OFlag, SpliceFFlags};
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::{oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -133,15 +133,14 @@ impl ProcessIo {
         let stdin = if paths.stdin.is_empty() {
             dev_null()?
         } else {
-            let fifo = pipe::OpenOptions::new()
-                .open_receiver(&paths.stdin)
-                .io_context(|| format!("open stdin fifo {}", paths.stdin))?;
+            let fifo = open_stdin_fifo(&paths.stdin)?;
             let (r, w) = owner.pipe()?;
             let to_process = pipe::Sender::from_owned_fd(w).io_context(|| "register stdin pipe")?;
             let (tx, rx) = oneshot::channel();
             io.stdin_close = Some(tx);
-            io.copies
-                .push(tokio::spawn(copy_stdin(fifo, to_process, rx)).abort_handle());
+            io.copies.push(
+                tokio::spawn(copy_stdin(fifo, to_process, rx, StdinEnd::Close)).abort_handle(),
+            );
             r
         };
         let mut outputs = Vec::new();
@@ -298,15 +297,13 @@ impl ProcessIo {
             )));
         }
         if !paths.stdin.is_empty() {
-            let fifo = pipe::OpenOptions::new()
-                .open_receiver(&paths.stdin)
-                .io_context(|| format!("open stdin fifo {}", paths.stdin))?;
+            let fifo = open_stdin_fifo(&paths.stdin)?;
             let to = pipe::Sender::from_owned_fd_unchecked(dup("stdin")?)
                 .io_context(|| "register pty master")?;
             let (tx, rx) = oneshot::channel();
             self.stdin_close = Some(tx);
             self.copies
-                .push(tokio::spawn(copy_stdin(fifo, to, rx)).abort_handle());
+                .push(tokio::spawn(copy_stdin(fifo, to, rx, StdinEnd::EofChar)).abort_handle());
         }
         self.copies
             .extend(outputs.iter().map(JoinHandle::abort_handle));
@@ -347,12 +344,11 @@ impl ProcessIo {
 
     /// Closes the process's stdin: it reads end of file. On a terminal that
     /// is the EOF character (^D) typed into it.
+    /// What the client wrote before it asked is delivered first: the copy
+    /// takes what is left in the FIFO, then ends (`copy_stdin`).
     pub fn close_stdin(&mut self) {
         if let Some(tx) = self.stdin_close.take() {
             let _ = tx.send(());
-            if let Some(m) = &self.master {
-                let _ = nix::unistd::write(m, &[4u8]);
-            }
         }
     }
 
@@ -541,17 +537,84 @@ pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>) {
     }
 }
 
-async fn copy_stdin(from: pipe::Receiver, mut to: pipe::Sender, close: oneshot::Receiver<()>) {
-    let mut reader = BufReader::with_capacity(COPY_BUFFER, from);
-    tokio::select! {
-        r = tokio::io::copy_buf(&mut reader, &mut to) => {
-            if let Err(e) = r {
-                log::debug!("copy stdin: {e}");
+/// Opens the stdin FIFO for reading, with a write end of the shim's own
+/// (O_RDWR), as containerd-shim-runc-v2 keeps one: a FIFO without a writer
+/// reads as end of file, which would end the process's stdin before the
+/// client has even opened its end (it may open it after Create returns), or
+/// while it reconnects. The process's stdin ends with CloseIO only.
+fn open_stdin_fifo(path: &str) -> Result<pipe::Receiver> {
+    pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(path)
+        .io_context(|| format!("open stdin fifo {path}"))
+}
+
+/// How the process learns that its input ended.
+#[derive(Clone, Copy)]
+enum StdinEnd {
+    /// Its pipe is closed.
+    Close,
+    /// The EOF character (^D) is typed into its terminal.
+    EofChar,
+}
+
+/// Copies the client's FIFO into the process's stdin until CloseIO. Every
+/// byte the client wrote before CloseIO is delivered, in order: a write into
+/// a full pipe (the process reads slowly) is finished, not dropped, and what
+/// is still in the FIFO when CloseIO comes is taken out (until it is empty)
+/// before the process's stdin is ended.
+async fn copy_stdin(
+    from: pipe::Receiver,
+    mut to: pipe::Sender,
+    mut close: oneshot::Receiver<()>,
+    end: StdinEnd,
+) {
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut closing = false;
+    loop {
+        if !closing {
+            tokio::select! {
+                biased;
+                _ = &mut close => {
+                    // CloseIO, or the process's io dropped (then this task
+                    // is aborted anyway): drain what is there, then end.
+                    closing = true;
+                    continue;
+                }
+                ready = from.readable() => {
+                    if let Err(e) = ready {
+                        log::debug!("copy stdin: {e}");
+                        return;
+                    }
+                }
             }
         }
-        _ = close => {}
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if closing {
+                    break; // the FIFO is empty: all the client wrote is through
+                }
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::debug!("copy stdin: {e}");
+                break;
+            }
+        };
+        if let Err(e) = to.write_all(&buf[..n]).await {
+            // The process closed its stdin or exited: nothing more to do.
+            log::debug!("copy stdin: {e}");
+            return;
+        }
     }
-    // Dropping `to` closes the process's stdin.
+    if let StdinEnd::EofChar = end {
+        let _ = to.write_all(&[4u8]).await;
+    }
+    // Dropping `to` closes the process's stdin (for a terminal, one of the
+    // master's descriptors, the others stay).
 }
 
 #[cfg(test)]
@@ -646,5 +709,60 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains("/nonexistent/dir/stdout"), "{err}");
+    }
+
+    /// The process reads slowly; the client opens its end of the FIFO only
+    /// after the shim did, writes 1 MB, closes its end and calls CloseIO at
+    /// once: every byte arrives, in order, then end of file.
+    #[tokio::test(flavor = "current_thread")]
+    async fn stdin_written_before_close_io_all_arrives() {
+        let dir = tempdir("stdin");
+        let stdin = mkfifo(&dir, "stdin");
+        let (mut io, stdio) = ProcessIo::open(
+            &StdioPaths {
+                stdin: stdin.clone(),
+                ..Default::default()
+            },
+            &owner(&Reaper::default()),
+        )
+        .await
+        .unwrap();
+        // Let the copy look at the FIFO before any writer exists: it must
+        // not take that for the end of the input.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let sent = data.clone();
+        let client = std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&stdin)
+                .unwrap();
+            f.write_all(&sent).unwrap();
+        });
+        let process_stdin = stdio.stdin;
+        let process = std::thread::spawn(move || {
+            let mut f = File::from(process_stdin);
+            let mut all = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                match f.read(&mut chunk).unwrap() {
+                    0 => return all,
+                    n => all.extend_from_slice(&chunk[..n]),
+                }
+                // A slow reader: the pipe, the copy and the FIFO fill up, so
+                // CloseIO comes with up to three buffers of input in flight.
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        });
+        tokio::task::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        io.close_stdin();
+        let got = tokio::task::spawn_blocking(move || process.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "stdin arrived changed");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
