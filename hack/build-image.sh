@@ -8,6 +8,9 @@
 #   env IMAGE_CMD is the image config's Cmd as a JSON array (default ["sh"]);
 #     hack/containerd-up.sh builds its CRI pause image with it. The cache
 #     below does not look at it: use one OUT_TAR per Cmd.
+#   env EXTRA_LAYERS=N adds N layers on top, layer i holding /layers/<i>
+#     (an image of many layers: its overlay mount options exceed a page).
+#     Not looked at by the cache either: one OUT_TAR per N.
 #
 # The tarball is an OCI layout (oci-layout, index.json, blobs/sha256/...) plus a
 # docker-style manifest.json so `docker load` accepts it too. One uncompressed
@@ -35,11 +38,12 @@ mkdir -p "$(dirname "$OUT")"
 tmp="$OUT.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 
-python3 - "$BUSYBOX" "$tmp" "$NAME" "${IMAGE_CMD:-[\"sh\"]}" <<'PY'
+python3 - "$BUSYBOX" "$tmp" "$NAME" "${IMAGE_CMD:-[\"sh\"]}" "${EXTRA_LAYERS:-0}" <<'PY'
 import hashlib, io, json, subprocess, sys, tarfile
 
 busybox, out, name = sys.argv[1:4]
 cmd = json.loads(sys.argv[4])
+extra_layers = int(sys.argv[5])
 assert isinstance(cmd, list) and all(isinstance(a, str) for a in cmd), "IMAGE_CMD: a JSON array of strings"
 
 def info(path, type_=tarfile.REGTYPE, mode=0o644, size=0, link=""):
@@ -72,6 +76,15 @@ with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as t:
     for p in sorted(links - {"bin/busybox"}):
         t.addfile(info(p, tarfile.SYMTYPE, 0o777, link="/bin/busybox"))
 layer = layer.getvalue()
+layers = [layer]
+for i in range(extra_layers):
+    extra = io.BytesIO()
+    with tarfile.open(fileobj=extra, mode="w", format=tarfile.PAX_FORMAT) as t:
+        if i == 0:
+            t.addfile(info("layers", tarfile.DIRTYPE, 0o755))
+        b = f"{i}\n".encode()
+        t.addfile(info(f"layers/{i}", size=len(b)), io.BytesIO(b))
+    layers.append(extra.getvalue())
 
 def sha(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
@@ -79,7 +92,8 @@ def sha(b):
 def js(o):
     return json.dumps(o, sort_keys=True, separators=(",", ":")).encode()
 
-layer_digest = sha(layer)
+layer_digests = [sha(l) for l in layers]
+layer_digest = layer_digests[0]
 config = js({
     "architecture": "amd64",
     "os": "linux",
@@ -87,8 +101,9 @@ config = js({
         "Cmd": cmd,
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     },
-    "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    "history": [{"created_by": "hack/build-image.sh", "created": "1970-01-01T00:00:00Z"}],
+    "rootfs": {"type": "layers", "diff_ids": layer_digests},
+    "history": [{"created_by": "hack/build-image.sh", "created": "1970-01-01T00:00:00Z"}
+                for _ in layers],
     "created": "1970-01-01T00:00:00Z",
 })
 manifest = js({
@@ -97,7 +112,7 @@ manifest = js({
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                "digest": sha(config), "size": len(config)},
     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest, "size": len(layer)}],
+                "digest": sha(l), "size": len(l)} for l in layers],
 })
 index = js({
     "schemaVersion": 2,
@@ -115,7 +130,7 @@ def blob(d):
     return "blobs/sha256/" + d.split(":", 1)[1]
 
 docker_manifest = js([{"Config": blob(sha(config)), "RepoTags": [name],
-                       "Layers": [blob(layer_digest)]}])
+                       "Layers": [blob(d) for d in layer_digests]}])
 
 # ---- the outer archive ----
 with tarfile.open(out, mode="w", format=tarfile.PAX_FORMAT) as t:
@@ -127,8 +142,7 @@ with tarfile.open(out, mode="w", format=tarfile.PAX_FORMAT) as t:
         ("manifest.json", docker_manifest),
         (blob(sha(config)), config),
         (blob(sha(manifest)), manifest),
-        (blob(layer_digest), layer),
-    ]
+    ] + [(blob(sha(l)), l) for l in layers]
     for p, b in entries:
         t.addfile(info(p, size=len(b)), io.BytesIO(b))
 print("build-image: manifest", sha(manifest), "layer", layer_digest)

@@ -205,6 +205,17 @@ pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     owned_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)
 }
 
+/// unshare(CLONE_FS) for the calling thread: it gets a working directory
+/// (and root, umask) of its own, so a chdir there moves no other thread.
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: unshare takes an integer flag and touches no memory of ours;
+    // CLONE_FS only copies the thread's fs_struct in the kernel.
+    if unsafe { libc::unshare(libc::CLONE_FS) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
