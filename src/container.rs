@@ -23,6 +23,7 @@ use crate::cgroup;
 use crate::error::{Error, IoContext, Result};
 use crate::events::{timestamp, Publisher};
 use crate::io::{ProcessIo, StdioPaths};
+use crate::locked::Locked;
 use crate::mount;
 use crate::options;
 use crate::process::{ExitEvent, Process, Status};
@@ -87,8 +88,10 @@ enum Freezer {
 /// The type URL containerd gives an exec's process spec.
 pub const PROCESS_SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
-/// Checks an exec's process spec (JSON in an Any) against the request's
-/// `terminal` flag and returns the JSON.
+/// Checks an exec's process spec (JSON in an Any) and returns the JSON the
+/// runtime gets: its `terminal` is the request's, as containerd-shim-runc-v2
+/// sets it (containerd's Go client may send `terminal = true` with a spec
+/// that says false: `ctr task exec -t`, `cio.WithTerminal`).
 pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
     let any = spec.ok_or_else(|| Error::InvalidArgument("exec has no process spec".into()))?;
     if any.type_url != PROCESS_SPEC_TYPE {
@@ -109,15 +112,26 @@ pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
             "exec process args must name a command".into(),
         ));
     }
-    // A mismatch would have the runtime run the process without the pty
-    // the shim waits for (or wait for a console socket it never gets).
-    let spec_terminal = process.terminal().unwrap_or(false);
-    if spec_terminal != terminal {
-        return Err(Error::InvalidArgument(format!(
-            "exec request has terminal {terminal} but its process spec has terminal {spec_terminal}"
-        )));
+    // The shim opens a pty (and a console socket) for the request's flag:
+    // the runtime must make the same choice.
+    if process.terminal().unwrap_or(false) == terminal {
+        return Ok(any.value.clone());
     }
-    Ok(any.value.clone())
+    let mut value: serde_json::Value = serde_json::from_slice(&any.value)
+        .map_err(|e| Error::InvalidArgument(format!("exec process spec: {e}")))?;
+    value["terminal"] = terminal.into();
+    serde_json::to_vec(&value).map_err(|e| Error::Other(format!("encode exec process spec: {e}")))
+}
+
+/// Runs file and cgroup work that can block (a mount, a memory limit the
+/// kernel reclaims down to, a cgroup under pressure) off the single serving
+/// thread, so one container's slow request does not stall the pod's others.
+pub async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Other(format!("blocking task failed: {e}")))?
 }
 
 /// Undoes the steps of a Create that failed half-way.
@@ -184,22 +198,70 @@ fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 /// The spec with a cgroups path, when it names none: libcontainer would
 /// otherwise put the container in a default cgroup of its own. The copy keeps
 /// the rootfs of the real bundle. None when the spec is complete.
-fn complete_spec(spec: &Spec, bundle: &Path, namespace: &str, id: &str) -> Result<Option<Spec>> {
-    if spec
+fn complete_spec(
+    spec: &Spec,
+    bundle: &Path,
+    namespace: &str,
+    id: &str,
+    terminal: bool,
+) -> Result<Option<Spec>> {
+    let has_cgroups_path = spec
         .linux()
         .as_ref()
-        .is_some_and(|l| l.cgroups_path().is_some())
-    {
+        .is_some_and(|l| l.cgroups_path().is_some());
+    let spec_terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let propagation = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(libcontainer_propagation);
+    if has_cgroups_path && spec_terminal == terminal && propagation.is_none() {
         return Ok(None);
     }
     let mut amended = spec.clone();
-    let mut linux = amended.linux().clone().unwrap_or_default();
-    linux.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
-    amended.set_linux(Some(linux));
+    if let Some(word) = propagation {
+        let mut linux = amended.linux().clone().unwrap_or_default();
+        linux.set_rootfs_propagation(Some(word.to_string()));
+        amended.set_linux(Some(linux));
+    }
+    if !has_cgroups_path {
+        let mut linux = amended.linux().clone().unwrap_or_default();
+        linux.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
+        amended.set_linux(Some(linux));
+    }
+    // The request's terminal flag decides, as for an exec (the shim opens
+    // the pty for it).
+    if spec_terminal != terminal {
+        if let Some(mut process) = amended.process().clone() {
+            process.set_terminal(Some(terminal));
+            amended.set_process(Some(process));
+        }
+    }
     let mut root = amended.root().clone().unwrap_or_default();
     root.set_path(root_path(spec, bundle)?);
     amended.set_root(Some(root));
     Ok(Some(amended))
+}
+
+/// `linux.rootfsPropagation` as libcontainer reads it, where the spec's
+/// word differs: the spec (and runc) take `rshared`, `rslave`, `rprivate`
+/// and `runbindable`, which containerd's CRI plugin sends for Kubernetes'
+/// `mountPropagation: Bidirectional` and `HostToContainer`; libcontainer
+/// knows only the plain words and refuses the others ("failed to prepare
+/// rootfs"). It applies them to the whole tree anyway (MS_REC), so the
+/// plain word means the same.
+fn libcontainer_propagation(word: &str) -> Option<&'static str> {
+    match word {
+        "rshared" => Some("shared"),
+        "rslave" => Some("slave"),
+        "rprivate" => Some("private"),
+        "runbindable" => Some("unbindable"),
+        _ => None,
+    }
 }
 
 /// The bundle the runtime reads: the real one, or a private copy of the
@@ -209,8 +271,9 @@ fn runtime_bundle(
     bundle: &Path,
     shared: &Shared,
     id: &str,
+    terminal: bool,
 ) -> Result<(PathBuf, String, Option<PathBuf>)> {
-    let completed = complete_spec(spec, bundle, &shared.namespace, id)?;
+    let completed = complete_spec(spec, bundle, &shared.namespace, id, terminal)?;
     let used = completed.as_ref().unwrap_or(spec);
     let cgroups_path = used
         .linux()
@@ -276,7 +339,7 @@ impl Container {
                         log::warn!("clean up after failed create of {id}: {de}");
                     }
                 }
-                undo.run();
+                let _ = tokio::task::spawn_blocking(move || undo.run()).await;
                 Err(e)
             }
         }
@@ -295,7 +358,10 @@ impl Container {
             None
         } else {
             let target = bundle.join("rootfs");
-            mount::mount_rootfs(&req.rootfs, &target)?;
+            // Off the serving thread: an overlay mount of many layers takes
+            // a while, and every container of the pod waits behind it.
+            let (mounts, at) = (req.rootfs.clone(), target.clone());
+            off_thread(move || mount::mount_rootfs(&mounts, &at)).await?;
             undo.rootfs_mount = Some(target.clone());
             Some(target)
         };
@@ -307,7 +373,7 @@ impl Container {
             )));
         }
         let (runtime_bundle, cgroups_path, private) =
-            runtime_bundle(spec, bundle, shared, &req.id)?;
+            runtime_bundle(spec, bundle, shared, &req.id, req.terminal)?;
         undo.private_bundle = private;
         let owner = crate::io::IoOwner {
             container_id: &req.id,
@@ -356,6 +422,7 @@ impl Container {
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
+                this.init.mark_reaped(exit);
                 if this.kill_all_on_exit {
                     let path = this.cgroups_path.clone();
                     let _ = tokio::task::spawn_blocking(move || kill_remaining(&path)).await;
@@ -458,7 +525,7 @@ impl Container {
         }
         let json = parse_exec_spec(spec, stdio.terminal)?;
         {
-            let mut execs = self.execs.lock().unwrap();
+            let mut execs = self.execs.locked();
             if execs.contains_key(exec_id) {
                 return Err(Error::AlreadyExists(format!(
                     "exec {exec_id} already exists in container {}",
@@ -478,7 +545,7 @@ impl Container {
     /// Starts a registered exec; publishes /tasks/exec-started.
     pub async fn start_exec(&self, shared: &Shared, exec_id: &str) -> Result<u32> {
         let (p, json) = {
-            let execs = self.execs.lock().unwrap();
+            let execs = self.execs.locked();
             let (p, json) = execs.get(exec_id).ok_or_else(|| {
                 Error::NotFound(format!("exec {exec_id} not found in container {}", self.id))
             })?;
@@ -537,6 +604,7 @@ impl Container {
         let (container_id, publisher) = (self.id.clone(), shared.publisher.clone());
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
+                p.mark_reaped(exit);
                 crate::io::wait_drained(p.io_drained(), EXIT_IO_LIMIT).await;
                 if let ExitEvent::Now(exit) = p.set_exited(exit) {
                     publisher.publish(&exit_event(&container_id, &p, exit));
@@ -559,7 +627,7 @@ impl Container {
             },
         };
         p.take_io().finish(IO_DRAIN_LIMIT).await;
-        self.execs.lock().unwrap().remove(exec_id);
+        self.execs.locked().remove(exec_id);
         Ok(exit)
     }
 
@@ -616,12 +684,12 @@ impl Container {
 
     /// Paused, or on its way into or out of it.
     pub fn is_paused(&self) -> bool {
-        *self.freezer.lock().unwrap() != Freezer::Thawed
+        *self.freezer.locked() != Freezer::Thawed
     }
 
     /// Moves the freezer state from `from` to `to`, or says why not.
     fn freezer_step(&self, from: Freezer, to: Freezer) -> Result<()> {
-        let mut f = self.freezer.lock().unwrap();
+        let mut f = self.freezer.locked();
         if *f != from {
             return Err(Error::FailedPrecondition(match (*f, from) {
                 (Freezer::Frozen, Freezer::Thawed) => {
@@ -654,7 +722,7 @@ impl Container {
         self.require_running("pause")?;
         self.freezer_step(Freezer::Thawed, Freezer::Freezing)?;
         let frozen = self.runtime.pause(&self.id, &self.cgroups_path).await;
-        *self.freezer.lock().unwrap() = match frozen {
+        *self.freezer.locked() = match frozen {
             Ok(()) => Freezer::Frozen,
             Err(_) => Freezer::Thawed,
         };
@@ -669,7 +737,7 @@ impl Container {
     pub async fn resume(&self, shared: &Shared) -> Result<()> {
         self.freezer_step(Freezer::Frozen, Freezer::Thawing)?;
         let thawed = self.runtime.resume(&self.id, &self.cgroups_path).await;
-        *self.freezer.lock().unwrap() = match thawed {
+        *self.freezer.locked() = match thawed {
             Ok(()) => Freezer::Thawed,
             Err(_) => Freezer::Frozen,
         };
@@ -702,8 +770,9 @@ impl Container {
     /// stopped container keeps its cgroup until it is deleted, and its stats
     /// with it, as containerd-shim-runc-v2 answers them: containerd 2.2+
     /// reads them after every exit to check for an OOM kill.
-    pub fn stats(&self) -> Result<Any> {
-        cgroup::metrics(&self.cgroups_path)
+    pub async fn stats(&self) -> Result<Any> {
+        let path = self.cgroups_path.clone();
+        off_thread(move || cgroup::metrics(&path)).await
     }
 
     /// Deletes a created or stopped container: its output is drained, its
@@ -738,12 +807,16 @@ impl Container {
             self.init.abort_delete();
             return Err(e);
         }
-        if let Some(p) = &self.rootfs_mount {
-            mount::unmount_all(p);
-        }
-        if let Some(p) = &self.private_bundle {
-            let _ = std::fs::remove_dir_all(p);
-        }
+        let (mounted, private) = (self.rootfs_mount.clone(), self.private_bundle.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(p) = &mounted {
+                mount::unmount_all(p);
+            }
+            if let Some(p) = &private {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        })
+        .await;
         let mut ev = TaskDelete::new();
         ev.container_id = self.id.clone();
         ev.id = self.init.id.clone();
@@ -876,15 +949,60 @@ mod tests {
     #[test]
     fn a_complete_spec_is_used_as_it_is() {
         let spec = spec_json(serde_json::json!({}));
-        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1")
+        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
             .unwrap()
             .is_none());
     }
 
     #[test]
+    fn recursive_rootfs_propagation_is_written_as_libcontainer_reads_it() {
+        for (word, plain) in [
+            ("rshared", "shared"),
+            ("rslave", "slave"),
+            ("rprivate", "private"),
+        ] {
+            let spec = spec_json(serde_json::json!({
+                "linux": {"cgroupsPath": "/default/c1", "rootfsPropagation": word}
+            }));
+            let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
+                .unwrap()
+                .expect("amended");
+            assert_eq!(
+                done.linux()
+                    .as_ref()
+                    .unwrap()
+                    .rootfs_propagation()
+                    .as_deref(),
+                Some(plain)
+            );
+        }
+        let spec = spec_json(serde_json::json!({
+            "linux": {"cgroupsPath": "/default/c1", "rootfsPropagation": "slave"}
+        }));
+        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn the_create_requests_terminal_flag_goes_into_the_spec() {
+        let spec = spec_json(serde_json::json!({}));
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", true)
+            .unwrap()
+            .expect("a spec without a terminal, asked for one, is amended");
+        assert_eq!(done.process().as_ref().unwrap().terminal(), Some(true));
+        // Its cgroups path is the spec's own, unchanged.
+        assert_eq!(
+            done.linux().as_ref().unwrap().cgroups_path(),
+            spec.linux().as_ref().unwrap().cgroups_path()
+        );
+        assert_eq!(done.root().as_ref().unwrap().path(), Path::new("/b/rootfs"));
+    }
+
+    #[test]
     fn a_missing_cgroups_path_becomes_namespace_and_id() {
         let spec = spec_json(serde_json::json!({"linux": {}}));
-        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1")
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
             .unwrap()
             .unwrap();
         let path = done
@@ -922,13 +1040,18 @@ mod exec_spec_tests {
     }
 
     #[test]
-    fn the_terminal_flag_must_match_the_process_spec() {
-        parse_exec_spec(Some(&any(process(None))), false).unwrap();
-        parse_exec_spec(Some(&any(process(Some(true)))), true).unwrap();
+    fn the_requests_terminal_flag_decides() {
+        // Agreeing: the spec goes on byte for byte.
+        let same = any(process(Some(true)));
+        assert_eq!(parse_exec_spec(Some(&same), true).unwrap(), same.value);
+        let none = any(process(None));
+        assert_eq!(parse_exec_spec(Some(&none), false).unwrap(), none.value);
+        // Differing: the request's flag is written into the spec.
         for (spec, terminal) in [(None, true), (Some(false), true), (Some(true), false)] {
-            let err = parse_exec_spec(Some(&any(process(spec))), terminal).unwrap_err();
-            assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
-            assert!(err.to_string().contains("terminal"), "{err}");
+            let json = parse_exec_spec(Some(&any(process(spec))), terminal).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(v["terminal"], terminal, "{spec:?} -> {terminal}");
+            assert_eq!(v["args"], serde_json::json!(["sh"]));
         }
     }
 

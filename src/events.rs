@@ -277,6 +277,7 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::locked::Locked;
     use containerd_shim_protos::protobuf::Message;
 
     #[test]
@@ -330,7 +331,7 @@ mod tests {
         {
             let env = req.envelope.unwrap();
             let exit = TaskExit::parse_from_bytes(&env.event.value).unwrap();
-            self.0.lock().unwrap().push((env.topic, exit.exit_status));
+            self.0.locked().push((env.topic, exit.exit_status));
             Ok(Default::default())
         }
     }
@@ -381,12 +382,12 @@ mod tests {
                 p.flush(Duration::from_secs(10)).await,
                 "not delivered after the listener came"
             );
-            let got = rec.0.lock().unwrap().clone();
+            let got = rec.0.locked().clone();
             let want: Vec<(String, u32)> = [1, 2, 3].map(|s| ("/tasks/exit".to_string(), s)).into();
             assert_eq!(got, want);
             // Delivered once: nothing more arrives.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            assert_eq!(rec.0.lock().unwrap().len(), 3);
+            assert_eq!(rec.0.locked().len(), 3);
             let _ = server.shutdown().await;
             let _ = std::fs::remove_file(&path);
         });
@@ -403,7 +404,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let (mut server, rec) = serve(&path).await;
             assert!(p.flush(Duration::from_secs(10)).await);
-            let got: Vec<u32> = rec.0.lock().unwrap().iter().map(|e| e.1).collect();
+            let got: Vec<u32> = rec.0.locked().iter().map(|e| e.1).collect();
             // Five undelivered events, room for two: the oldest three went.
             assert_eq!(got, vec![4, 5]);
             let _ = server.shutdown().await;

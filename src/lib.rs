@@ -20,6 +20,7 @@ pub mod events;
 pub mod handover;
 pub mod id;
 pub mod io;
+pub mod locked;
 pub mod log_uri;
 pub mod logger;
 pub mod mount;

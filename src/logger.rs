@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
 
+use crate::locked::Locked;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 struct Logger {
@@ -35,11 +36,11 @@ impl Log for Logger {
             format!("time=\"{now}\" level={level} msg=\"{msg}\" runtime=io.containerd.rust.v2\n");
         // A full FIFO (containerd not reading) drops the line rather than
         // blocking the shim.
-        let _ = self.sink.lock().unwrap().write_all(line.as_bytes());
+        let _ = self.sink.locked().write_all(line.as_bytes());
     }
 
     fn flush(&self) {
-        let _ = self.sink.lock().unwrap().flush();
+        let _ = self.sink.locked().flush();
     }
 }
 

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::io::{ProcessIo, StdioPaths};
+use crate::locked::Locked;
 use crate::reaper::Exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,29 +67,29 @@ impl Process {
 
     /// Records the pid of an exec process, known once it started.
     pub fn set_pid(&self, pid: u32) {
-        self.state.lock().unwrap().pid = pid;
+        self.state.locked().pid = pid;
     }
 
     /// Installs the stdio copies of an exec process, opened at its start.
     pub fn set_io(&self, io: ProcessIo) {
-        *self.io.lock().unwrap() = io;
+        *self.io.locked() = io;
     }
 
     pub fn pid(&self) -> u32 {
-        self.state.lock().unwrap().pid
+        self.state.locked().pid
     }
 
     pub fn status(&self) -> Status {
-        self.state.lock().unwrap().status
+        self.state.locked().status
     }
 
     pub fn exit(&self) -> Option<Exit> {
-        self.state.lock().unwrap().exit
+        self.state.locked().exit
     }
 
     /// Start may run once, from created.
     pub fn begin_start(&self) -> Result<u32> {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.locked();
         match (s.status, s.starting) {
             (Status::Created, false) if !s.deleting => {
                 s.starting = true;
@@ -112,7 +113,7 @@ impl Process {
     /// Ends Start. Returns the exit whose event was held back, if any: the
     /// caller publishes it after TaskStart, so containerd sees them in order.
     pub fn end_start(&self, started: bool) -> Option<Exit> {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.locked();
         s.starting = false;
         if started && s.status == Status::Created {
             s.status = Status::Running;
@@ -132,7 +133,7 @@ impl Process {
             at: std::time::SystemTime::now(),
         };
         {
-            let mut s = self.state.lock().unwrap();
+            let mut s = self.state.locked();
             s.starting = false;
             s.status = Status::Stopped;
             s.exit = Some(exit);
@@ -141,9 +142,19 @@ impl Process {
     }
 
     /// Records the process's exit (from the reaper).
+    /// The process was reaped: State says STOPPED with its exit status and
+    /// Kill answers NotFound from now on, as containerd-shim-runc-v2 answers
+    /// them, while its output may still be draining. Wait and the exit event
+    /// come with `set_exited`, once the output is out.
+    pub fn mark_reaped(&self, exit: Exit) {
+        let mut s = self.state.locked();
+        s.status = Status::Stopped;
+        s.exit = Some(exit);
+    }
+
     pub fn set_exited(&self, exit: Exit) -> ExitEvent {
         let event = {
-            let mut s = self.state.lock().unwrap();
+            let mut s = self.state.locked();
             s.status = Status::Stopped;
             s.exit = Some(exit);
             if s.starting {
@@ -159,7 +170,7 @@ impl Process {
 
     /// The pid to signal; a process that has exited is NotFound.
     pub fn signal_target(&self) -> Result<u32> {
-        let s = self.state.lock().unwrap();
+        let s = self.state.locked();
         match s.status {
             Status::Stopped => Err(Error::NotFound(format!(
                 "process {} already finished",
@@ -176,7 +187,7 @@ impl Process {
 
     /// Delete may run once, on a created or stopped process.
     pub fn begin_delete(&self) -> Result<Status> {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.locked();
         if s.deleting {
             return Err(Error::FailedPrecondition(format!(
                 "process {} is already being deleted",
@@ -195,7 +206,7 @@ impl Process {
 
     /// Lets a failed Delete be tried again.
     pub fn abort_delete(&self) {
-        self.state.lock().unwrap().deleting = false;
+        self.state.locked().deleting = false;
     }
 
     /// Resolves once the process has exited.
@@ -214,21 +225,21 @@ impl Process {
     }
 
     pub fn resize(&self, cols: u32, rows: u32) -> Result<()> {
-        self.io.lock().unwrap().resize(cols, rows)
+        self.io.locked().resize(cols, rows)
     }
 
     pub fn close_stdin(&self) {
-        self.io.lock().unwrap().close_stdin();
+        self.io.locked().close_stdin();
     }
 
     /// Resolves once the process's output has been copied out.
     pub fn io_drained(&self) -> watch::Receiver<bool> {
-        self.io.lock().unwrap().drained()
+        self.io.locked().drained()
     }
 
     /// Takes the stdio copies out, to drain them.
     pub fn take_io(&self) -> ProcessIo {
-        std::mem::take(&mut *self.io.lock().unwrap())
+        std::mem::take(&mut *self.io.locked())
     }
 }
 
@@ -266,6 +277,29 @@ mod tests {
             p.begin_delete(),
             Err(Error::FailedPrecondition(_))
         ));
+    }
+
+    #[test]
+    fn a_reaped_process_is_stopped_at_once_and_waited_for_after_its_output() {
+        let p = p();
+        p.begin_start().unwrap();
+        p.end_start(true);
+        p.mark_reaped(exit(9));
+        assert_eq!(p.status(), Status::Stopped);
+        assert_eq!(p.exit().unwrap().status, 9);
+        assert!(matches!(p.signal_target(), Err(Error::NotFound(_))));
+        // Wait is still pending: the exit is reported with set_exited.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pending =
+                tokio::time::timeout(std::time::Duration::from_millis(20), p.wait()).await;
+            assert!(pending.is_err(), "Wait returned before set_exited");
+        });
+        assert!(matches!(p.set_exited(p.exit().unwrap()), ExitEvent::Now(_)));
+        assert_eq!(rt.block_on(p.wait()).status, 9);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::locked::Locked;
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -61,7 +62,7 @@ impl Reaper {
     /// pid is known; an exit reaped earlier is delivered from the backlog.
     pub fn subscribe(&self, pid: i32) -> oneshot::Receiver<Exit> {
         let (tx, rx) = oneshot::channel();
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.locked();
         match inner.unclaimed.remove(&pid) {
             Some((exit, _)) => {
                 let _ = tx.send(exit);
@@ -116,7 +117,7 @@ impl Reaper {
             at: SystemTime::now(),
         };
         log::debug!("reaped pid {pid} with status {status}");
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.locked();
         if let Some(tx) = inner.waiters.remove(&pid) {
             if tx.send(exit).is_ok() {
                 return;

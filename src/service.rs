@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::timestamp;
 use crate::id;
 use crate::io::StdioPaths;
+use crate::locked::Locked;
 use crate::process::{Process, Status};
 
 /// How long an empty shim waits for another container (or containerd's
@@ -64,8 +65,8 @@ impl TaskService {
     }
 
     fn reserve(&self, id: &str) -> Result<()> {
-        let containers = self.containers.lock().unwrap();
-        let mut creating = self.creating.lock().unwrap();
+        let containers = self.containers.locked();
+        let mut creating = self.creating.locked();
         if containers.contains_key(id) || !creating.insert(id.to_string()) {
             return Err(Error::AlreadyExists(format!(
                 "container {id} already exists"
@@ -78,8 +79,8 @@ impl TaskService {
         id::validate("container", &req.id)?;
         self.reserve(&req.id)?;
         let result = Container::create(&self.shared, &req).await;
-        let mut containers = self.containers.lock().unwrap();
-        self.creating.lock().unwrap().remove(&req.id);
+        let mut containers = self.containers.locked();
+        self.creating.locked().remove(&req.id);
         let c = result?;
         log::info!("created container {} (pid {})", c.id, c.init.pid());
         let mut resp = CreateTaskResponse::new();
@@ -100,7 +101,7 @@ impl TaskService {
         }
         let exit = c.delete(&self.shared).await?;
         let now_empty = {
-            let mut containers = self.containers.lock().unwrap();
+            let mut containers = self.containers.locked();
             containers.remove(&req.id);
             containers.is_empty()
         };
@@ -144,7 +145,7 @@ impl TaskService {
         containers: &Mutex<HashMap<String, Arc<Container>>>,
         creating: &Mutex<HashSet<String>>,
     ) -> bool {
-        containers.lock().unwrap().is_empty() && creating.lock().unwrap().is_empty()
+        containers.locked().is_empty() && creating.locked().is_empty()
     }
 
     fn do_shutdown(&self) {
@@ -316,7 +317,7 @@ impl Task for TaskService {
 
     async fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
         let mut resp = StatsResponse::new();
-        resp.stats = Some(self.container(&req.id)?.stats()?).into();
+        resp.stats = Some(self.container(&req.id)?.stats().await?).into();
         Ok(resp)
     }
 

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use super::fs::{flat_keyed, read, write};
 use super::{Cgroup, Layout, CGROUP_ROOT};
 use crate::error::{Error, IoContext, Result};
+use crate::locked::Locked;
 
 /// The epoll token of the inotify instance; eventfds get 1, 2, ...
 const INOTIFY_TOKEN: u64 = 0;
@@ -236,7 +237,7 @@ impl Shared {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     fn epoll(&self) -> &Epoll {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::{path_in, Layout, CGROUP_ROOT, V1_CONTROLLERS};
 use crate::error::{Error, Result};
+use crate::locked::Locked;
 
 /// Time between two primer migrations: well inside the ~10 ms for which the
 /// kernel keeps the passed grace period after a write.
@@ -47,7 +48,7 @@ static STATE: Mutex<State> = Mutex::new(State {
 });
 
 fn state() -> std::sync::MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|p| p.into_inner())
+    STATE.locked()
 }
 
 /// Keeps the kernel's migration path warm while this guard lives.

@@ -24,6 +24,11 @@ const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn run(flags: &Flags) -> Result<(), String> {
     // containerd made the `log` FIFO in the bundle, our working directory.
     crate::logger::to_fifo(Path::new("log"), flags.debug);
+    // A panic in a request handler ends that request (its task), not the
+    // shim; it goes to containerd's log, where the default hook's stderr
+    // (/dev/null here) would lose it. Locks it poisons are taken over
+    // (locked.rs).
+    std::panic::set_hook(Box::new(|info| log::error!("panic: {info}")));
     let listener =
         handover::take_listener().map_err(|e| format!("no listening socket from `start`: {e}"))?;
     crate::sys::cloexec_above(3);

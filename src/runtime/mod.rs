@@ -78,14 +78,17 @@ pub trait Runtime: Send + Sync {
         let path = cgroups_path.to_string();
         blocking(move || crate::cgroup::thaw(&path)).await
     }
-    /// Applies new resource limits to the container's cgroup.
+    /// Applies new resource limits to the container's cgroup, off the
+    /// serving thread: lowering a memory limit below the usage makes the
+    /// kernel reclaim before the write returns.
     async fn update(
         &self,
         _id: &str,
         cgroups_path: &str,
         resources: &LinuxResources,
     ) -> Result<()> {
-        crate::cgroup::update(cgroups_path, resources)
+        let (path, resources) = (cgroups_path.to_string(), resources.clone());
+        blocking(move || crate::cgroup::update(&path, &resources)).await
     }
     /// The pids of the container's processes.
     async fn ps(&self, _id: &str, cgroups_path: &str) -> Result<Vec<u32>> {
