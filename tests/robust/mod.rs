@@ -561,28 +561,6 @@ fn a_table_of_bad_requests_gets_the_codes_containerd_expects_and_the_shim_keeps_
             "must name a command",
         ),
         bad(
-            "Exec of a terminal whose spec has none",
-            exec(exec_req(
-                &live,
-                "x5",
-                Some(any(PROCESS_TYPE, &process_json(&["true"], false))),
-                true,
-            )),
-            Code::INVALID_ARGUMENT,
-            "terminal",
-        ),
-        bad(
-            "Exec of a terminal spec without a console",
-            exec(exec_req(
-                &live,
-                "x6",
-                Some(any(PROCESS_TYPE, &process_json(&["true"], true))),
-                false,
-            )),
-            Code::INVALID_ARGUMENT,
-            "terminal",
-        ),
-        bad(
             "Exec with a 10 KB exec id",
             exec(exec_req(
                 &live,
