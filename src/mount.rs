@@ -226,9 +226,8 @@ mod tests {
             return;
         }
         let base = std::env::temp_dir().join(format!(
-            "shim-ovl-{}-{}",
-            std::process::id(),
-            "a-long-directory-name-as-containerd-root-paths-are".repeat(1)
+            "shim-ovl-{}-a-long-directory-name-as-containerd-root-paths-are",
+            std::process::id()
         ));
         let root = base.join("io.containerd.snapshotter.v1.overlayfs");
         for i in 1..=81 {
