@@ -9,18 +9,60 @@ fn main() {
 /// Lays out the functions a serving shim runs first and densely
 /// (hack/layout.sh writes the list; docs/performance.md says why). lld
 /// places them in the file's order; names the build no longer has are
-/// skipped quietly, so a stale list costs memory, never a build.
+/// skipped quietly, so a stale list costs memory, never a build. Only lld
+/// knows `--symbol-ordering-file`: the list is applied where rustc links
+/// with its own lld by default (x86_64-unknown-linux-gnu since Rust 1.90)
+/// and no other linker was asked for; elsewhere the build goes without it
+/// (a warning says so) and the binary is only less dense.
 fn layout() {
     let order = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
         .join("hack/layout/serving.order");
     println!("cargo:rerun-if-changed={}", order.display());
-    if order.exists() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    println!("cargo:rerun-if-env-changed=RUSTFLAGS");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    if !order.exists() {
+        return;
     }
+    if let Err(why) = links_with_lld() {
+        println!("cargo:warning=link order not applied ({why}): the serving shim's code is less dense (docs/performance.md)");
+        return;
+    }
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        order.display()
+    );
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+}
+
+/// Whether the final link goes through lld: rustc's default linker on
+/// x86_64-unknown-linux-gnu from 1.90 on, unless the flags pick another.
+fn links_with_lld() -> Result<(), String> {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target != "x86_64-unknown-linux-gnu" {
+        return Err(format!("{target} links with the system linker"));
+    }
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if flags.contains("linker")
+        || std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some()
+    {
+        return Err("another linker was chosen".into());
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("rustc -V: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let minor: u32 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if minor < 90 {
+        return Err(format!("{} links with cc, not rust-lld", text.trim()));
+    }
+    Ok(())
 }
 
 // Records the git revision for `containerd-shim-rust-v2 -v`.

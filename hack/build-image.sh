@@ -41,7 +41,10 @@ trap 'rm -f "$tmp"' EXIT
 python3 - "$BUSYBOX" "$tmp" "$NAME" "${IMAGE_CMD:-[\"sh\"]}" "${EXTRA_LAYERS:-0}" <<'PY'
 import hashlib, io, json, subprocess, sys, tarfile
 
+import platform
 busybox, out, name = sys.argv[1:4]
+# The image's platform is the host's (busybox is the host's binary).
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 cmd = json.loads(sys.argv[4])
 extra_layers = int(sys.argv[5])
 assert isinstance(cmd, list) and all(isinstance(a, str) for a in cmd), "IMAGE_CMD: a JSON array of strings"
@@ -95,7 +98,7 @@ def js(o):
 layer_digests = [sha(l) for l in layers]
 layer_digest = layer_digests[0]
 config = js({
-    "architecture": "amd64",
+    "architecture": arch,
     "os": "linux",
     "config": {
         "Cmd": cmd,
@@ -120,7 +123,7 @@ index = js({
     "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "digest": sha(manifest), "size": len(manifest),
-        "platform": {"architecture": "amd64", "os": "linux"},
+        "platform": {"architecture": arch, "os": "linux"},
         "annotations": {"io.containerd.image.name": name,
                         "org.opencontainers.image.ref.name": "latest"},
     }],

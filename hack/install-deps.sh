@@ -18,14 +18,26 @@ for p in "${PKGS[@]}"; do
   [[ "$status" == ii* ]] || missing+=("$p")
 done
 
+# libseccomp.a where .cargo/config.toml looks for it (LIBSECCOMP_LIB_PATH),
+# from this architecture's multiarch dir.
+link_libseccomp() {
+  local multiarch lib dir=/usr/local/lib/containerd-shim-rust-v2
+  multiarch=$(gcc -print-multiarch 2>/dev/null || true)
+  lib=/usr/lib/${multiarch:-unknown}/libseccomp.a
+  [[ -f "$lib" ]] || { echo "install-deps: $lib missing (libseccomp-dev for ${multiarch:-this architecture})" >&2; return 1; }
+  $SUDO mkdir -p "$dir"
+  [[ "$(readlink "$dir/libseccomp.a" 2>/dev/null)" == "$lib" ]] || $SUDO ln -sfn "$lib" "$dir/libseccomp.a"
+}
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+
 if ((${#missing[@]} == 0)); then
+  link_libseccomp
   echo "install-deps: all packages already installed"
   exit 0
 fi
 
 echo "install-deps: installing: ${missing[*]}"
-SUDO=""
-[[ $(id -u) -eq 0 ]] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 # policy-rc.d exit 101 stops maintainer scripts from starting daemons (no systemd
 # here anyway); removed afterwards only if we created it.
@@ -39,4 +51,5 @@ trap '[[ -n "$created_policy" ]] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+link_libseccomp
 echo "install-deps: done"

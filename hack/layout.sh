@@ -21,9 +21,10 @@
 #
 # Usage: hack/layout.sh            (needs root, valgrind; ~2 minutes)
 #        hack/layout.sh --check    how much of the list the built binary
-#          still has; fails below 80% (hack/test.sh runs it after the build),
+#          still has; warns below 80% (hack/test.sh runs it after the build),
 #          so that a list gone stale through renames or new dependency
-#          versions is regenerated rather than silently costing memory
+#          versions is seen and regenerated (this one command), never
+#          failing a build or the suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -39,8 +40,9 @@ if [[ "${1:-}" == --check ]]; then
     LC_ALL=C comm -12 - "$OUT" | wc -l)
   echo "layout: $found of $total functions in $OUT are in the binary"
   if (( found * 100 < total * 80 )); then
-    echo "layout: the list is stale; run hack/layout.sh and commit hack/layout/serving.order" >&2
-    exit 1
+    # A warning, never a failure: a stale list costs memory (the benchmark
+    # shows it), not correctness, and a dependency update must not fail CI.
+    echo "layout: warning: the list is stale; run hack/layout.sh and commit hack/layout/serving.order" >&2
   fi
   exit 0
 fi
