@@ -24,6 +24,7 @@ pub mod locked;
 pub mod log_uri;
 pub mod logger;
 pub mod mount;
+pub mod node;
 pub mod options;
 pub mod process;
 pub mod reaper;

@@ -6,7 +6,7 @@
 //! them back to containerd; `io` owns the stdio FIFOs.
 #![deny(unsafe_code)]
 
-use containerd_shim_rust_v2::{cli, cmd, logger, runtime};
+use containerd_shim_rust_v2::{cli, cmd, logger, node, runtime};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -47,9 +47,9 @@ fn main() -> ExitCode {
         Some(action @ ("install" | "uninstall" | "check")) => {
             logger::to_stderr(flags.debug);
             match cli::parse_node_flags(action, &flags.rest, action != "check") {
-                Ok(node) if action == "install" => cmd::install::run(&node),
-                Ok(node) if action == "uninstall" => cmd::uninstall::run(&node),
-                Ok(node) => cmd::check::run(&node),
+                Ok(flags) if action == "install" => node::install::run(&flags),
+                Ok(flags) if action == "uninstall" => node::uninstall::run(&flags),
+                Ok(flags) => node::check::run(&flags),
                 Err(e) => {
                     eprintln!("containerd-shim-rust-v2: {e}");
                     return ExitCode::from(2);

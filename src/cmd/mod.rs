@@ -1,23 +1,14 @@
-//! The shim's actions, as containerd runs the binary: `start` (launch or
-//! reuse the serving shim), `delete` (clean up after a dead shim), and no
-//! action at all (serve the task API), and the `-info` flag (RuntimeInfo for
-//! containerd 2.2+); and the node commands an operator
-//! runs: `install`, `uninstall` (the binary and the CRI handler in
-//! containerd's config) and `check` (what the host offers).
+//! What containerd runs: the shim's actions on its command line, `start`
+//! (launch or reuse the serving shim), `delete` (clean up after a dead
+//! shim), no action at all (serve the task API), and the `-info` flag
+//! (RuntimeInfo for containerd 2.2+). The node tools an operator runs
+//! (`install`, `uninstall`, `check`) are the other product in this binary:
+//! src/node/.
 
-pub mod check;
-mod config_file;
-mod containerd_config;
 pub mod delete;
-mod host_containerd;
 pub mod info;
-pub mod install;
-mod line_diff;
-mod node_error;
-mod node_target;
 pub mod serve;
 pub mod start;
-pub mod uninstall;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::error::{validate_handler, NodeError};
 use super::host_containerd::{self, Containerd};
-use super::node_error::{validate_handler, NodeError};
 use crate::cli::NodeFlags;
 
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use super::config_file;
 use super::containerd_config::{self, RUNTIME_TYPE};
-use super::node_target::Target;
+use super::target::Target;
 use crate::cli::NodeFlags;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,10 +19,10 @@ use std::io::Write;
 
 use super::config_file;
 use super::containerd_config;
+use super::error::NodeError;
 use super::host_containerd;
 use super::line_diff;
-use super::node_error::NodeError;
-use super::node_target::Target;
+use super::target::Target;
 use crate::cli::NodeFlags;
 
 pub fn run(flags: &NodeFlags) -> Result<(), String> {

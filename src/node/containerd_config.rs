@@ -27,7 +27,7 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Key, Table, Value};
 
-use super::node_error::NodeError;
+use super::error::NodeError;
 
 pub const RUNTIME_TYPE: &str = "io.containerd.rust.v2";
 const RUNC_RUNTIME_TYPE: &str = "io.containerd.runc.v2";
@@ -454,7 +454,7 @@ fn remove_and_prune(table: &mut Table, keys: &[&str], handler: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::line_diff;
+    use crate::node::line_diff;
 
     const P: &str = "/etc/containerd/config.toml";
     pub const FIXTURES: [(&str, &str, ConfigVersion); 5] = [

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::node_error::NodeError;
+use super::error::NodeError;
 
 const BACKUP_INFIX: &str = ".bak-";
 
