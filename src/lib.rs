@@ -11,6 +11,7 @@
 
 pub mod address;
 pub mod bootstrap;
+pub mod capabilities;
 pub mod cgroup;
 pub mod cli;
 pub mod cmd;

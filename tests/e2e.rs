@@ -1181,59 +1181,28 @@ fn run_and_exec_with_a_terminal_get_a_pty() {
 
 #[test]
 fn close_io_ends_stdin_while_the_client_keeps_its_fifo_open() {
-    use std::io::{Read, Write};
-    let id = unique_id("closeio");
-    let _cleanup = Cleanup(vec![id.clone()]);
-    run_detached(&id, &[], &["sleep", "1000"]);
-    let dir = std::env::temp_dir().join(unique_id("closeio-fifos"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (stdin_path, stdout_path) = (dir.join("in"), dir.join("out"));
-    for p in [&stdin_path, &stdout_path] {
-        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    }
-    let shim = shim_client(&id);
-    let mut req = exec_request(&id, "cat", &["cat"]);
-    req.stdin = stdin_path.display().to_string();
-    req.stdout = stdout_path.display().to_string();
-    shim.exec(ttrpc_ctx(), &req).expect("exec");
-    let mut start = api::StartRequest::new();
-    start.id = id.clone();
-    start.exec_id = "cat".into();
-    shim.start(ttrpc_ctx(), &start).expect("start the exec");
+    use std::io::Write;
+    let x = ExecSetup::new("closeio", "cat", &["cat"], true);
+    x.shim.exec(ttrpc_ctx(), &x.req).expect("exec");
+    start_exec(&x.shim, &x.id, "cat");
     // Like a client: hold the stdin FIFO open, write, and never close it.
     let mut writer = std::fs::OpenOptions::new()
         .write(true)
-        .open(&stdin_path)
+        .open(x.stdin.as_ref().unwrap())
         .unwrap();
     writer.write_all(b"through stdin\n").unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::fs::File::open(&stdout_path)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    });
+    let reader = read_fifo(x.stdout.clone());
     std::thread::sleep(Duration::from_millis(300));
     let mut close = api::CloseIORequest::new();
-    close.id = id.clone();
+    close.id = x.id.clone();
     close.exec_id = "cat".into();
     close.stdin = true;
-    shim.close_io(ttrpc_ctx(), &close).expect("CloseIO");
-    let mut wait = api::WaitRequest::new();
-    wait.id = id.clone();
-    wait.exec_id = "cat".into();
-    let exit = shim
-        .wait(ttrpc_ctx(), &wait)
-        .expect("cat exits once its stdin is closed");
-    assert_eq!(exit.exit_status, 0);
+    x.shim.close_io(ttrpc_ctx(), &close).expect("CloseIO");
+    let status = wait_exec(&x.shim, &x.id, "cat");
+    assert_eq!(status, 0, "cat exits once its stdin is closed");
     assert_eq!(reader.join().unwrap(), "through stdin\n");
-    let mut del = api::DeleteRequest::new();
-    del.id = id.clone();
-    del.exec_id = "cat".into();
-    shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
+    delete_exec(&x.shim, &x.id, "cat");
     drop(writer);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// An Exec request with `terminal = true` whose process spec says false
@@ -1241,54 +1210,21 @@ fn close_io_ends_stdin_while_the_client_keeps_its_fifo_open() {
 /// as with containerd-shim-runc-v2: the request decides.
 #[test]
 fn an_exec_gets_the_terminal_its_request_asks_for() {
-    use std::io::Read;
-    let id = unique_id("execpty");
-    let _cleanup = Cleanup(vec![id.clone()]);
-    run_detached(&id, &[], &["sleep", "1000"]);
-    let dir = std::env::temp_dir().join(unique_id("execpty-fifos"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stdout_path = dir.join("out");
-    nix::unistd::mkfifo(
-        &stdout_path,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    let shim = shim_client(&id);
-    // exec_request's spec has no "terminal": false, as the Go client sends it.
-    let mut req = exec_request(
-        &id,
-        "tty",
-        &["sh", "-c", "tty; test -t 1 && echo is-a-terminal"],
-    );
-    req.terminal = true;
-    req.stdout = stdout_path.display().to_string();
-    shim.exec(ttrpc_ctx(), &req)
+    // ExecSetup's spec has no "terminal": false, as the Go client sends it.
+    let script = "tty; test -t 1 && echo is-a-terminal";
+    let mut x = ExecSetup::new("execpty", "tty", &["sh", "-c", script], false);
+    x.req.terminal = true;
+    x.shim
+        .exec(ttrpc_ctx(), &x.req)
         .expect("Exec with terminal = true and a spec without one");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::fs::File::open(&stdout_path)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    });
-    let mut start = api::StartRequest::new();
-    start.id = id.clone();
-    start.exec_id = "tty".into();
-    shim.start(ttrpc_ctx(), &start).expect("start the exec");
-    let mut wait = api::WaitRequest::new();
-    wait.id = id.clone();
-    wait.exec_id = "tty".into();
-    let exit = shim.wait(ttrpc_ctx(), &wait).expect("wait");
+    let reader = read_fifo(x.stdout.clone());
+    start_exec(&x.shim, &x.id, "tty");
+    let status = wait_exec(&x.shim, &x.id, "tty");
     let text = reader.join().unwrap();
-    assert_eq!(exit.exit_status, 0, "{text}");
+    assert_eq!(status, 0, "{text}");
     assert!(text.contains("/dev/pts/"), "not on a pty: {text:?}");
     assert!(text.contains("is-a-terminal"), "{text:?}");
-    let mut del = api::DeleteRequest::new();
-    del.id = id.clone();
-    del.exec_id = "tty".into();
-    shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
-    std::fs::remove_dir_all(dir).unwrap();
+    delete_exec(&x.shim, &x.id, "tty");
 }
 
 /// An exec reaped while its output is still open (a background child holds
@@ -1298,46 +1234,24 @@ fn an_exec_gets_the_terminal_its_request_asks_for() {
 /// output.
 #[test]
 fn state_and_kill_see_the_exit_at_once_while_output_drains() {
-    use std::io::Read;
-    let id = unique_id("reaped");
-    let _cleanup = Cleanup(vec![id.clone()]);
-    run_detached(&id, &[], &["sleep", "1000"]);
-    let dir = std::env::temp_dir().join(unique_id("reaped-fifos"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stdout_path = dir.join("out");
-    nix::unistd::mkfifo(
-        &stdout_path,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    let shim = shim_client(&id);
-    let mut req = exec_request(&id, "bg", &["sh", "-c", "echo started; sleep 5 & exit 3"]);
-    req.stdout = stdout_path.display().to_string();
-    shim.exec(ttrpc_ctx(), &req).expect("exec");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::fs::File::open(&stdout_path)
-            .unwrap()
-            .read_to_string(&mut text);
-        text
-    });
-    let mut start = api::StartRequest::new();
-    start.id = id.clone();
-    start.exec_id = "bg".into();
-    let pid = shim.start(ttrpc_ctx(), &start).expect("start").pid;
+    let script = "echo started; sleep 5 & exit 3";
+    let x = ExecSetup::new("reaped", "bg", &["sh", "-c", script], false);
+    x.shim.exec(ttrpc_ctx(), &x.req).expect("exec");
+    let reader = read_fifo(x.stdout.clone());
+    let pid = start_exec(&x.shim, &x.id, "bg");
     // Reaped: the pid is gone (a zombie would still take signal 0).
     wait_until("the exec to be reaped", Duration::from_secs(10), || {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err()
     });
     let mut state = api::StateRequest::new();
-    state.id = id.clone();
+    state.id = x.id.clone();
     state.exec_id = "bg".into();
-    let st = shim.state(ttrpc_ctx(), &state).expect("State");
+    let st = x.shim.state(ttrpc_ctx(), &state).expect("State");
     let mut kill = api::KillRequest::new();
-    kill.id = id.clone();
+    kill.id = x.id.clone();
     kill.exec_id = "bg".into();
     kill.signal = 15;
-    let killed = shim.kill(ttrpc_ctx(), &kill);
+    let killed = x.shim.kill(ttrpc_ctx(), &kill);
     // Still in the window: the background sleep holds the output open.
     let sleeping = std::fs::read_dir("/proc")
         .unwrap()
@@ -1354,16 +1268,9 @@ fn state_and_kill_see_the_exit_at_once_while_output_drains() {
     );
     expect_code(killed, Code::NOT_FOUND, "already finished");
     // Wait returns once the output is out (or its 2 s limit passed).
-    let mut wait = api::WaitRequest::new();
-    wait.id = id.clone();
-    wait.exec_id = "bg".into();
-    assert_eq!(shim.wait(ttrpc_ctx(), &wait).expect("wait").exit_status, 3);
-    let mut del = api::DeleteRequest::new();
-    del.id = id.clone();
-    del.exec_id = "bg".into();
-    shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
+    assert_eq!(wait_exec(&x.shim, &x.id, "bg"), 3);
+    delete_exec(&x.shim, &x.id, "bg");
     assert!(reader.join().unwrap().starts_with("started"));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// An image of 61 layers (hack/build-image.sh, EXTRA_LAYERS=60): with this

@@ -293,53 +293,8 @@ pub fn namespaces(exists: impl Fn(&str) -> bool, max_user_namespaces: &str) -> V
     out
 }
 
-/// capability(7) names by number.
-const CAP_NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 fn cap_name(bit: u32) -> String {
-    CAP_NAMES
+    crate::capabilities::NAMES
         .get(bit as usize)
         .map_or_else(|| format!("cap_{bit}"), |n| n.to_string())
 }
@@ -368,7 +323,7 @@ pub fn capabilities(status: &str, cap_last_cap: &str) -> Vec<Finding> {
     };
     let last: u32 = cap_last_cap
         .parse()
-        .unwrap_or(CAP_NAMES.len() as u32 - 1)
+        .unwrap_or(crate::capabilities::NAMES.len() as u32 - 1)
         .min(63);
     let held = decode_caps(mask);
     let missing: Vec<u32> = (0..=last).filter(|b| mask & (1 << b) == 0).collect();

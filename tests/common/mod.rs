@@ -3,6 +3,10 @@
 //! the shim's own socket where containerd would not pass a bad request on.
 #![allow(dead_code)]
 
+#[path = "../shared/cgroup_procs.rs"]
+mod cgroup_procs;
+pub use cgroup_procs::cgroup_procs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -402,33 +406,111 @@ pub fn kill_the_shim_and_check_cleanup(id: &str) {
     );
 }
 
-/// The pids in the cgroup of `pid`: its memory cgroup on v1, its one
-/// cgroup on v2 (read from `/proc/<pid>/cgroup`).
-pub fn cgroup_procs(pid: u32) -> Vec<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let dir = text
-        .lines()
-        .find_map(|l| {
-            let (_, rest) = l.split_once(':')?;
-            let (controllers, path) = rest.split_once(':')?;
-            match controllers {
-                "memory" if !v2 => Some(format!("/sys/fs/cgroup/memory{path}")),
-                "" if v2 => Some(format!("/sys/fs/cgroup{path}")),
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| panic!("no memory or v2 cgroup for {pid}: {text}"));
-    std::fs::read_to_string(format!("{dir}/cgroup.procs"))
-        .unwrap_or_else(|e| panic!("read {dir}/cgroup.procs: {e}"))
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 /// Where the private containerd's shims put their sockets: `DIR/s` for
 /// containerd 2.3+, which names it in socket_dir (hack/containerd-up.sh),
 /// else containerd's default.
 pub fn socket_dir() -> PathBuf {
     PathBuf::from(std::env::var("SHIM_SOCKET_DIR").unwrap_or_else(|_| "/run/containerd/s".into()))
+}
+
+// ---- an exec driven through the shim's own API ----
+
+/// A FIFO at `dir/name`, as containerd makes them for a process's stdio.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    p
+}
+
+/// Reads the FIFO `path` to its end on a thread of its own (a client's
+/// reader): the text it got.
+pub fn read_fifo(path: PathBuf) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        let _ = std::fs::File::open(&path)
+            .unwrap()
+            .read_to_string(&mut text);
+        text
+    })
+}
+
+/// Start of the exec `exec_id` of container `id`: its pid.
+pub fn start_exec(shim: &containerd_shim_protos::TaskClient, id: &str, exec_id: &str) -> u32 {
+    let mut start = containerd_shim_protos::api::StartRequest::new();
+    start.id = id.to_string();
+    start.exec_id = exec_id.to_string();
+    shim.start(ttrpc_ctx(), &start).expect("start the exec").pid
+}
+
+/// Wait for the exec: its exit status.
+pub fn wait_exec(shim: &containerd_shim_protos::TaskClient, id: &str, exec_id: &str) -> u32 {
+    let mut wait = containerd_shim_protos::api::WaitRequest::new();
+    wait.id = id.to_string();
+    wait.exec_id = exec_id.to_string();
+    shim.wait(ttrpc_ctx(), &wait)
+        .expect("wait for the exec")
+        .exit_status
+}
+
+/// Delete of the exec, which must succeed.
+pub fn delete_exec(shim: &containerd_shim_protos::TaskClient, id: &str, exec_id: &str) {
+    let mut del = containerd_shim_protos::api::DeleteRequest::new();
+    del.id = id.to_string();
+    del.exec_id = exec_id.to_string();
+    shim.delete(ttrpc_ctx(), &del).expect("delete the exec");
+}
+
+/// A running container (`sleep`) with an exec request ready for the shim's
+/// API: its stdout (and, if asked, stdin) are FIFOs in a directory of the
+/// test's, removed on drop with the container.
+pub struct ExecSetup {
+    pub id: String,
+    pub shim: containerd_shim_protos::TaskClient,
+    pub req: containerd_shim_protos::api::ExecProcessRequest,
+    pub stdin: Option<PathBuf>,
+    pub stdout: PathBuf,
+    dir: PathBuf,
+    _cleanup: Cleanup,
+}
+
+impl ExecSetup {
+    pub fn new(tag: &str, exec_id: &str, args: &[&str], with_stdin: bool) -> ExecSetup {
+        let id = unique_id(tag);
+        let cleanup = Cleanup(vec![id.clone()]);
+        run_detached(&id, &[], &["sleep", "1000"]);
+        let dir = std::env::temp_dir().join(unique_id(&format!("{tag}-fifos")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stdin = with_stdin.then(|| fifo(&dir, "in"));
+        let stdout = fifo(&dir, "out");
+        let mut spec = containerd_shim_protos::protobuf::well_known_types::any::Any::new();
+        spec.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        spec.value = serde_json::to_vec(&serde_json::json!({
+            "args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}
+        }))
+        .unwrap();
+        let mut req = containerd_shim_protos::api::ExecProcessRequest::new();
+        req.id = id.clone();
+        req.exec_id = exec_id.into();
+        req.spec = Some(spec).into();
+        req.stdout = stdout.display().to_string();
+        if let Some(p) = &stdin {
+            req.stdin = p.display().to_string();
+        }
+        ExecSetup {
+            shim: shim_client(&id),
+            id,
+            req,
+            stdin,
+            stdout,
+            dir,
+            _cleanup: cleanup,
+        }
+    }
+}
+
+impl Drop for ExecSetup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -8,8 +8,7 @@
 //! a task that is created and not started: containerd's Tasks API does it).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
@@ -18,34 +17,7 @@ use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::CreateTaskRequest;
 use containerd_client::tonic::Request;
 use containerd_client::with_namespace;
-
-const NAMESPACE: &str = "default";
-const RUNTIME: &str = "io.containerd.rust.v2";
-
-fn env(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| {
-        panic!("{k} is not set: run these tests through hack/test.sh, which starts a private containerd")
-    })
-}
-
-fn ctr(args: &[&str]) -> std::process::Output {
-    let bin = std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into());
-    Command::new(bin)
-        .args(["--address", &env("CONTAINERD_ADDRESS"), "-n", NAMESPACE])
-        .args(args)
-        .output()
-        .expect("run ctr")
-}
-
-fn ctr_ok(args: &[&str]) -> String {
-    let out = ctr(args);
-    assert!(
-        out.status.success(),
-        "ctr {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use shim_api_tests::{cgroup_procs, ctr, ctr_ok, env, NAMESPACE, RUNTIME};
 
 /// A container (and its task, if any) removed on drop.
 struct Container(String);
@@ -70,30 +42,6 @@ fn file_id(p: impl AsRef<Path>) -> (u64, u64) {
     let m = std::fs::metadata(p.as_ref())
         .unwrap_or_else(|e| panic!("stat {}: {e}", p.as_ref().display()));
     (m.dev(), m.ino())
-}
-
-/// The pids in the cgroup of `pid` (v1: its memory cgroup; v2: its one).
-fn cgroup_procs(pid: u32) -> Vec<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let dir = text
-        .lines()
-        .find_map(|l| {
-            let (_, rest) = l.split_once(':')?;
-            let (controllers, path) = rest.split_once(':')?;
-            match controllers {
-                "memory" => Some(PathBuf::from(format!("/sys/fs/cgroup/memory{path}"))),
-                "" if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => {
-                    Some(PathBuf::from(format!("/sys/fs/cgroup{path}")))
-                }
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| panic!("no memory or v2 cgroup for {pid}: {text}"));
-    std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_else(|e| panic!("read {}/cgroup.procs: {e}", dir.display()))
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
 }
 
 fn ppid(pid: u32) -> u32 {

@@ -2,40 +2,13 @@
 //! it (ctr has no verb for Update), against a private containerd that
 //! hack/test.sh started; the task runs on containerd-shim-rust-v2.
 
-use std::process::Command;
 use std::time::Duration;
 
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::UpdateTaskRequest;
 use containerd_client::tonic::{Code, Request};
 use containerd_client::with_namespace;
-
-const NAMESPACE: &str = "default";
-const RUNTIME: &str = "io.containerd.rust.v2";
-
-fn env(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| {
-        panic!("{k} is not set: run these tests through hack/test.sh, which starts a private containerd")
-    })
-}
-
-fn ctr(args: &[&str]) -> std::process::Output {
-    let bin = std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into());
-    Command::new(bin)
-        .args(["--address", &env("CONTAINERD_ADDRESS"), "-n", NAMESPACE])
-        .args(args)
-        .output()
-        .expect("run ctr")
-}
-
-fn ctr_ok(args: &[&str]) {
-    let out = ctr(args);
-    assert!(
-        out.status.success(),
-        "ctr {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use shim_api_tests::{ctr, ctr_ok, env, NAMESPACE, RUNTIME};
 
 /// A detached container of ours, removed (with its task) on drop.
 struct Task(String);
