@@ -375,13 +375,8 @@ impl Container {
         let (runtime_bundle, cgroups_path, private) =
             runtime_bundle(spec, bundle, shared, &req.id, req.terminal)?;
         undo.private_bundle = private;
-        let owner = crate::io::IoOwner {
-            container_id: &req.id,
-            namespace: &shared.namespace,
-            reaper: &shared.reaper,
-            console_dir: &shared.state_root.join(".console"),
-            io_ids: (opts.io_uid, opts.io_gid),
-        };
+        let console_dir = shared.state_root.join(".console");
+        let owner = io_owner(shared, &req.id, &console_dir, (opts.io_uid, opts.io_gid));
         let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
         undo.runtime_state = true;
         let pid = runtime
@@ -561,13 +556,8 @@ impl Container {
         }
         let exec_spec: Option<oci_spec::runtime::Process> = serde_json::from_slice(&json).ok();
         let started = async {
-            let owner = crate::io::IoOwner {
-                container_id: &self.id,
-                namespace: &shared.namespace,
-                reaper: &shared.reaper,
-                console_dir: &shared.state_root.join(".console"),
-                io_ids: self.io_ids,
-            };
+            let console_dir = shared.state_root.join(".console");
+            let owner = io_owner(shared, &self.id, &console_dir, self.io_ids);
             let (mut io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
             let pid = self
                 .runtime
@@ -720,31 +710,40 @@ impl Container {
     /// Freezes every process of the running container; publishes /tasks/paused.
     pub async fn pause(&self, shared: &Shared) -> Result<()> {
         self.require_running("pause")?;
-        self.freezer_step(Freezer::Thawed, Freezer::Freezing)?;
-        let frozen = self.runtime.pause(&self.id, &self.cgroups_path).await;
-        *self.freezer.locked() = match frozen {
-            Ok(()) => Freezer::Frozen,
-            Err(_) => Freezer::Thawed,
-        };
-        frozen?;
-        let mut ev = TaskPaused::new();
-        ev.container_id = self.id.clone();
-        shared.publisher.publish(&ev);
-        Ok(())
+        self.freeze(shared, true).await
     }
 
     /// Thaws a paused container; publishes /tasks/resumed.
     pub async fn resume(&self, shared: &Shared) -> Result<()> {
-        self.freezer_step(Freezer::Frozen, Freezer::Thawing)?;
-        let thawed = self.runtime.resume(&self.id, &self.cgroups_path).await;
-        *self.freezer.locked() = match thawed {
-            Ok(()) => Freezer::Thawed,
-            Err(_) => Freezer::Frozen,
+        self.freeze(shared, false).await
+    }
+
+    /// Pause (`freeze`) or resume: the freezer moves through its transient
+    /// state, lands on the new one or back on the old, and the event follows
+    /// a success.
+    async fn freeze(&self, shared: &Shared, freeze: bool) -> Result<()> {
+        let (from, via, to) = if freeze {
+            (Freezer::Thawed, Freezer::Freezing, Freezer::Frozen)
+        } else {
+            (Freezer::Frozen, Freezer::Thawing, Freezer::Thawed)
         };
-        thawed?;
-        let mut ev = TaskResumed::new();
-        ev.container_id = self.id.clone();
-        shared.publisher.publish(&ev);
+        self.freezer_step(from, via)?;
+        let done = if freeze {
+            self.runtime.pause(&self.id, &self.cgroups_path).await
+        } else {
+            self.runtime.resume(&self.id, &self.cgroups_path).await
+        };
+        *self.freezer.locked() = if done.is_ok() { to } else { from };
+        done?;
+        if freeze {
+            let mut ev = TaskPaused::new();
+            ev.container_id = self.id.clone();
+            shared.publisher.publish(&ev);
+        } else {
+            let mut ev = TaskResumed::new();
+            ev.container_id = self.id.clone();
+            shared.publisher.publish(&ev);
+        }
         Ok(())
     }
 
@@ -897,11 +896,22 @@ pub fn status_word(s: Status) -> &'static str {
 }
 
 fn stdio_paths(req: &CreateTaskRequest) -> StdioPaths {
-    StdioPaths {
-        stdin: req.stdin.clone(),
-        stdout: req.stdout.clone(),
-        stderr: req.stderr.clone(),
-        terminal: req.terminal,
+    StdioPaths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal)
+}
+
+/// Whose stdio a process of container `id` has (the init's or an exec's).
+fn io_owner<'a>(
+    shared: &'a Shared,
+    id: &'a str,
+    console_dir: &'a Path,
+    io_ids: (u32, u32),
+) -> crate::io::IoOwner<'a> {
+    crate::io::IoOwner {
+        container_id: id,
+        namespace: &shared.namespace,
+        reaper: &shared.reaper,
+        console_dir,
+        io_ids,
     }
 }
 

@@ -65,32 +65,24 @@ type_names! {
     containerd_shim_protos::shim::oci::ProcessDetails => "containerd.runc.v1.ProcessDetails",
 }
 
-impl Topic for TaskCreate {
-    const TOPIC: &'static str = "/tasks/create";
+macro_rules! topics {
+    ($($t:ty => $topic:literal),* $(,)?) => {
+        $(impl Topic for $t {
+            const TOPIC: &'static str = $topic;
+        })*
+    };
 }
-impl Topic for TaskStart {
-    const TOPIC: &'static str = "/tasks/start";
-}
-impl Topic for TaskExit {
-    const TOPIC: &'static str = "/tasks/exit";
-}
-impl Topic for TaskDelete {
-    const TOPIC: &'static str = "/tasks/delete";
-}
-impl Topic for TaskExecAdded {
-    const TOPIC: &'static str = "/tasks/exec-added";
-}
-impl Topic for TaskExecStarted {
-    const TOPIC: &'static str = "/tasks/exec-started";
-}
-impl Topic for TaskOOM {
-    const TOPIC: &'static str = "/tasks/oom";
-}
-impl Topic for TaskPaused {
-    const TOPIC: &'static str = "/tasks/paused";
-}
-impl Topic for TaskResumed {
-    const TOPIC: &'static str = "/tasks/resumed";
+
+topics! {
+    TaskCreate => "/tasks/create",
+    TaskStart => "/tasks/start",
+    TaskExit => "/tasks/exit",
+    TaskDelete => "/tasks/delete",
+    TaskExecAdded => "/tasks/exec-added",
+    TaskExecStarted => "/tasks/exec-started",
+    TaskOOM => "/tasks/oom",
+    TaskPaused => "/tasks/paused",
+    TaskResumed => "/tasks/resumed",
 }
 
 /// containerd's typeurl names event types by their full proto name.

@@ -85,6 +85,18 @@ pub struct StdioPaths {
     pub terminal: bool,
 }
 
+impl StdioPaths {
+    /// The paths of a Create or Exec request.
+    pub fn new(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> StdioPaths {
+        StdioPaths {
+            stdin: stdin.to_string(),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+            terminal,
+        }
+    }
+}
+
 /// The running copies of one process's stdio.
 pub struct ProcessIo {
     stdin_close: Option<oneshot::Sender<()>>,
@@ -503,10 +515,10 @@ async fn splice_pipe(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Resul
             from.readable().await?;
             from.try_io(splice_once)
         } else {
-            if !grown && pending >= DEFAULT_PIPE_SIZE {
+            if !grown && pending >= sys::DEFAULT_PIPE_SIZE {
                 // A busy writer: fewer, larger hand-overs from now on.
-                grow_pipe(from.as_fd());
-                grow_pipe(to.as_fd());
+                sys::grow_pipe(from.as_fd());
+                sys::grow_pipe(to.as_fd());
                 grown = true;
             }
             to.writable().await?;
@@ -522,20 +534,7 @@ async fn splice_pipe(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Resul
     }
 }
 
-/// The kernel's default pipe capacity.
-pub const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
-/// What a busy pipe grows to: the unprivileged maximum (pipe-max-size).
-const BUSY_PIPE_SIZE: i32 = 1 << 20;
 const SPLICE_CHUNK: usize = 1 << 20;
-
-/// Grows a pipe whose writer keeps it full, so it wakes its reader less
-/// often. Only busy pipes grow: pipe pages count against the user's
-/// pipe-user-pages limits, and most containers write little.
-pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>) {
-    if let Err(e) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(BUSY_PIPE_SIZE)) {
-        log::debug!("grow pipe: {e}");
-    }
-}
 
 /// Opens the stdin FIFO for reading, with a write end of the shim's own
 /// (O_RDWR), as containerd-shim-runc-v2 keeps one: a FIFO without a writer

@@ -177,9 +177,9 @@ fn copy_blocking(
             match nix::unistd::read(fd, &mut buf) {
                 Ok(0) => ended.push(i),
                 Ok(n) => {
-                    if !grown[i] && n >= crate::io::DEFAULT_PIPE_SIZE {
+                    if !grown[i] && n >= crate::sys::DEFAULT_PIPE_SIZE {
                         // The writer filled the pipe: give it room.
-                        crate::io::grow_pipe(fd.as_fd());
+                        crate::sys::grow_pipe(fd.as_fd());
                         grown[i] = true;
                     }
                     if let Err(e) = to.write_all(&buf[..n]) {

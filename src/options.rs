@@ -144,6 +144,20 @@ impl ShimOptions {
     }
 
     fn decode_on(any: Option<&Any>, host: &Host) -> Result<ShimOptions> {
+        // The fields runc's Options and the older CreateOptions share, under
+        // the same names (two generated types, no common trait).
+        macro_rules! shared_fields {
+            ($o:expr) => {
+                ShimOptions {
+                    no_pivot_root: $o.no_pivot_root,
+                    no_new_keyring: $o.no_new_keyring,
+                    shim_cgroup: set($o.shim_cgroup.clone()),
+                    io_uid: $o.io_uid,
+                    io_gid: $o.io_gid,
+                    ..Default::default()
+                }
+            };
+        }
         let Some(any) = any.filter(|a| !a.type_url.is_empty() || !a.value.is_empty()) else {
             return Ok(ShimOptions::default());
         };
@@ -152,26 +166,14 @@ impl ShimOptions {
             RUNC_OPTIONS => {
                 let o: Options = parse(any)?;
                 let opts = ShimOptions {
-                    no_pivot_root: o.no_pivot_root,
-                    no_new_keyring: o.no_new_keyring,
-                    shim_cgroup: set(o.shim_cgroup),
-                    io_uid: o.io_uid,
-                    io_gid: o.io_gid,
                     systemd_cgroup: o.systemd_cgroup,
-                    ..Default::default()
+                    ..shared_fields!(o)
                 };
                 (o.binary_name, o.root, opts)
             }
             CREATE_OPTIONS => {
                 let o: CreateOptions = parse(any)?;
-                let opts = ShimOptions {
-                    no_pivot_root: o.no_pivot_root,
-                    no_new_keyring: o.no_new_keyring,
-                    shim_cgroup: set(o.shim_cgroup),
-                    io_uid: o.io_uid,
-                    io_gid: o.io_gid,
-                    ..Default::default()
-                };
+                let opts = shared_fields!(o);
                 (String::new(), String::new(), opts)
             }
             RUNC_V1_OPTIONS => {

@@ -282,12 +282,7 @@ impl Task for TaskService {
         // Its Start, which joins the container's cgroup, follows at once:
         // start the kernel's wait for that now.
         crate::cgroup::prime_for(EXEC_TO_START);
-        let stdio = StdioPaths {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        };
+        let stdio = StdioPaths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
         c.add_exec(&self.shared, &req.exec_id, stdio, req.spec.as_ref())?;
         Ok(Empty::new())
     }

@@ -216,6 +216,21 @@ pub fn unshare_fs() -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's default pipe capacity.
+pub const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
+/// What a busy pipe grows to: the unprivileged maximum (pipe-max-size).
+const BUSY_PIPE_SIZE: i32 = 1 << 20;
+
+/// Grows a pipe whose writer keeps it full, so it wakes its reader less
+/// often (the output copies of io.rs and log_uri.rs). Only busy pipes grow:
+/// pipe pages count against the user's pipe-user-pages limits, and most
+/// containers write little.
+pub fn grow_pipe(fd: BorrowedFd<'_>) {
+    if let Err(e) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(BUSY_PIPE_SIZE)) {
+        log::debug!("grow pipe: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

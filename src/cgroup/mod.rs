@@ -14,15 +14,10 @@ mod primer;
 mod stats;
 pub mod update;
 
-// The task service does not call these yet; it is wired to them separately.
-#[allow(unused_imports)]
 pub use freezer::{freeze, thaw};
-#[allow(unused_imports)]
 pub use oom::OomWatcher;
 pub use primer::{keep_primed, prime_for};
-#[allow(unused_imports)]
 pub use stats::metrics;
-#[allow(unused_imports)]
 pub use update::{parse_resources, update};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

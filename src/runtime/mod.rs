@@ -7,7 +7,7 @@ pub mod embedded;
 mod exec_seccomp;
 mod executor;
 pub mod helper;
-// Not selected by the task service yet (container.rs does that: BinaryName).
+/// The external runtime, chosen per container by `BinaryName` (container.rs).
 pub mod runc;
 pub mod sealed_exe;
 
