@@ -624,43 +624,16 @@ impl Container {
     /// Signals a process, or with `all` every process in the container's cgroup.
     pub async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let process = self.process(exec_id)?;
-        // Signal 0 sends nothing: it only asks whether the process lives.
-        let sig = match signal {
-            0 => None,
-            _ => Some(
-                i32::try_from(signal)
-                    .ok()
-                    .and_then(|s| Signal::try_from(s).ok())
-                    .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?,
-            ),
-        };
         let pid = process.signal_target()?;
-        if exec_id.is_empty() && self.runtime.is_external() {
-            // The init's signals go through the external runtime, as with
-            // containerd-shim-runc-v2 (`runc kill`); execs are signalled directly.
-            return self.runtime.kill(&self.id, signal, all).await;
-        }
-        if all && exec_id.is_empty() {
-            let mut pids = cgroup::procs(&self.cgroups_path);
-            if !pids.contains(&pid) {
-                pids.push(pid);
-            }
-            for p in pids {
-                match kill(Pid::from_raw(p as i32), sig) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => return Err(Error::Other(format!("signal {signal} to pid {p}: {e}"))),
-                }
-            }
-            return Ok(());
-        }
-        match kill(Pid::from_raw(pid as i32), sig) {
-            Ok(()) => Ok(()),
-            Err(Errno::ESRCH) => Err(Error::NotFound(format!(
-                "process {} already finished",
-                process.id
-            ))),
-            Err(e) => Err(Error::Other(format!("signal {signal} to pid {pid}: {e}"))),
-        }
+        let target = crate::runtime::KillTarget {
+            pid,
+            name: &process.id,
+            init: exec_id.is_empty(),
+            signal,
+            all,
+            cgroups_path: &self.cgroups_path,
+        };
+        self.runtime.kill(&self.id, target).await
     }
 
     /// The pids in the container (its cgroup), at least the init while it runs.
@@ -770,8 +743,7 @@ impl Container {
     /// with it, as containerd-shim-runc-v2 answers them: containerd 2.2+
     /// reads them after every exit to check for an OOM kill.
     pub async fn stats(&self) -> Result<Any> {
-        let path = self.cgroups_path.clone();
-        off_thread(move || cgroup::metrics(&path)).await
+        self.runtime.stats(&self.id, &self.cgroups_path).await
     }
 
     /// Deletes a created or stopped container: its output is drained, its

@@ -24,10 +24,12 @@ use nix::fcntl::OFlag;
 
 use super::helper::Reply;
 use super::sealed_exe::SealedExe;
-use super::{CreateOpts, ExecOpts, Runtime};
+use super::{blocking, signal_directly, CreateOpts, ExecOpts, KillTarget, Runtime};
 use crate::error::{Error, IoContext, Result};
 use crate::io::dev_null;
 use crate::reaper::Reaper;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use oci_spec::runtime::LinuxResources;
 
 /// A helper that takes longer than this is killed and the call fails.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -203,5 +205,44 @@ impl Runtime for Embedded {
             args.push("--force".into());
         }
         self.run(args, None).await.map(|_| ())
+    }
+
+    /// The shim signals the container's processes itself (it is their
+    /// parent and knows their pids): no helper, no fork.
+    async fn kill(&self, _id: &str, target: KillTarget<'_>) -> Result<()> {
+        signal_directly(&target)
+    }
+
+    /// In-process on the container's cgroup (no fork, so no helper), off
+    /// the serving thread: freezing waits for the kernel.
+    async fn pause(&self, _id: &str, cgroups_path: &str) -> Result<()> {
+        let path = cgroups_path.to_string();
+        blocking(move || crate::cgroup::freeze(&path)).await
+    }
+
+    async fn resume(&self, _id: &str, cgroups_path: &str) -> Result<()> {
+        let path = cgroups_path.to_string();
+        blocking(move || crate::cgroup::thaw(&path)).await
+    }
+
+    /// The cgroup's files, off the serving thread: lowering a memory limit
+    /// below the usage makes the kernel reclaim before the write returns.
+    async fn update(
+        &self,
+        _id: &str,
+        cgroups_path: &str,
+        resources: &LinuxResources,
+    ) -> Result<()> {
+        let (path, resources) = (cgroups_path.to_string(), resources.clone());
+        blocking(move || crate::cgroup::update(&path, &resources)).await
+    }
+
+    async fn ps(&self, _id: &str, cgroups_path: &str) -> Result<Vec<u32>> {
+        Ok(crate::cgroup::procs(cgroups_path))
+    }
+
+    async fn stats(&self, _id: &str, cgroups_path: &str) -> Result<Any> {
+        let path = cgroups_path.to_string();
+        blocking(move || crate::cgroup::metrics(&path)).await
     }
 }

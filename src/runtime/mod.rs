@@ -15,6 +15,10 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
@@ -45,6 +49,25 @@ pub struct ExecOpts {
     pub stdio: InitStdio,
 }
 
+/// What a Kill reaches: one process of the container, or with `all` every
+/// process in its cgroup.
+pub struct KillTarget<'a> {
+    /// The process the request names (the init or an exec).
+    pub pid: u32,
+    /// Its name in messages ("c1", "c1/exec-1").
+    pub name: &'a str,
+    /// The container's init (an external runtime signals it itself).
+    pub init: bool,
+    pub signal: u32,
+    pub all: bool,
+    pub cgroups_path: &'a str,
+}
+
+/// The one place that knows how a container is created, started,
+/// signalled, frozen, updated, measured and deleted: the embedded backend
+/// (embedded.rs) and an external runc (runc.rs) side by side; callers never
+/// ask which one they have. The cgroup code both use (freezer, update,
+/// stats, pids) is crate::cgroup.
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// Creates the container; returns the pid of its init, which waits for `start`.
@@ -55,50 +78,65 @@ pub trait Runtime: Send + Sync {
     async fn exec(&self, opts: ExecOpts) -> Result<u32>;
     /// Removes the container's runtime state and cgroup; `force` kills what still runs.
     async fn delete(&self, id: &str, force: bool) -> Result<()>;
-
-    /// An external runtime binary (signals to the init go through it, as
-    /// containerd-shim-runc-v2 sends them through `runc kill`).
-    fn is_external(&self) -> bool {
-        false
-    }
-    /// Signals the init (or with `all` every process) through the runtime;
-    /// only external runtimes do: the shim signals directly otherwise.
-    async fn kill(&self, id: &str, _signal: u32, _all: bool) -> Result<()> {
-        Err(Error::Unimplemented(format!(
-            "kill of container {id} through the runtime: the embedded runtime signals directly"
-        )))
-    }
-    /// Freezes every process of the container. The embedded runtime does it
-    /// in-process on the container's cgroup (no fork, so no helper needed).
-    async fn pause(&self, _id: &str, cgroups_path: &str) -> Result<()> {
-        let path = cgroups_path.to_string();
-        blocking(move || crate::cgroup::freeze(&path)).await
-    }
-    async fn resume(&self, _id: &str, cgroups_path: &str) -> Result<()> {
-        let path = cgroups_path.to_string();
-        blocking(move || crate::cgroup::thaw(&path)).await
-    }
-    /// Applies new resource limits to the container's cgroup, off the
-    /// serving thread: lowering a memory limit below the usage makes the
-    /// kernel reclaim before the write returns.
-    async fn update(
-        &self,
-        _id: &str,
-        cgroups_path: &str,
-        resources: &LinuxResources,
-    ) -> Result<()> {
-        let (path, resources) = (cgroups_path.to_string(), resources.clone());
-        blocking(move || crate::cgroup::update(&path, &resources)).await
-    }
+    /// Sends a signal (0: only asks whether the process lives).
+    async fn kill(&self, id: &str, target: KillTarget<'_>) -> Result<()>;
+    /// Freezes every process of the container.
+    async fn pause(&self, id: &str, cgroups_path: &str) -> Result<()>;
+    async fn resume(&self, id: &str, cgroups_path: &str) -> Result<()>;
+    /// Applies new resource limits to the container.
+    async fn update(&self, id: &str, cgroups_path: &str, resources: &LinuxResources) -> Result<()>;
     /// The pids of the container's processes.
-    async fn ps(&self, _id: &str, cgroups_path: &str) -> Result<Vec<u32>> {
-        Ok(crate::cgroup::procs(cgroups_path))
+    async fn ps(&self, id: &str, cgroups_path: &str) -> Result<Vec<u32>>;
+    /// The container's cgroup metrics (v1 or v2 Metrics in an Any).
+    async fn stats(&self, id: &str, cgroups_path: &str) -> Result<Any>;
+}
+
+/// Signals the target's process, or every process of its cgroup, from the
+/// shim itself: the embedded backend for every process, the external one
+/// for execs (as containerd-shim-runc-v2 signals them).
+pub fn signal_directly(target: &KillTarget<'_>) -> Result<()> {
+    let signal = target.signal;
+    // Signal 0 sends nothing: it only asks whether the process lives.
+    let sig = match signal {
+        0 => None,
+        _ => Some(
+            i32::try_from(signal)
+                .ok()
+                .and_then(|s| Signal::try_from(s).ok())
+                .ok_or_else(|| Error::InvalidArgument(format!("invalid signal {signal}")))?,
+        ),
+    };
+    if target.all && target.init {
+        let mut pids = crate::cgroup::procs(target.cgroups_path);
+        if !pids.contains(&target.pid) {
+            pids.push(target.pid);
+        }
+        for p in pids {
+            match kill(Pid::from_raw(p as i32), sig) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(Error::Other(format!("signal {signal} to pid {p}: {e}"))),
+            }
+        }
+        return Ok(());
+    }
+    match kill(Pid::from_raw(target.pid as i32), sig) {
+        Ok(()) => Ok(()),
+        Err(Errno::ESRCH) => Err(Error::NotFound(format!(
+            "process {} already finished",
+            target.name
+        ))),
+        Err(e) => Err(Error::Other(format!(
+            "signal {signal} to pid {}: {e}",
+            target.pid
+        ))),
     }
 }
 
-/// Runs a blocking cgroup operation (freezing waits for the kernel) off the
-/// shim's event loop.
-async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
+/// Runs a blocking cgroup operation (freezing waits for the kernel, a lower
+/// memory limit makes it reclaim) off the shim's event loop.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Other(format!("cgroup task: {e}")))?
@@ -108,40 +146,26 @@ async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()>
 mod tests {
     use super::*;
 
-    struct Minimal;
-
-    #[async_trait]
-    impl Runtime for Minimal {
-        async fn create(&self, _: CreateOpts) -> Result<u32> {
-            Ok(1)
-        }
-        async fn start(&self, _: &str) -> Result<()> {
-            Ok(())
-        }
-        async fn exec(&self, _: ExecOpts) -> Result<u32> {
-            Ok(2)
-        }
-        async fn delete(&self, _: &str, _: bool) -> Result<()> {
-            Ok(())
+    fn target(pid: u32, signal: u32) -> KillTarget<'static> {
+        KillTarget {
+            pid,
+            name: "c1",
+            init: true,
+            signal,
+            all: false,
+            cgroups_path: "/no-such-ns/no-such-c1",
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_embedded_defaults_work_on_the_cgroup() {
-        let rt: &dyn Runtime = &Minimal;
-        assert!(!rt.is_external());
-        match rt.kill("c1", 15, false).await {
-            Err(Error::Unimplemented(m)) => assert!(m.contains("c1"), "{m}"),
-            other => panic!("expected Unimplemented, got {other:?}"),
-        }
-        // A cgroup that does not exist: NotFound, naming it.
-        let e = rt.pause("c1", "/no-such-ns/no-such-c1").await.unwrap_err();
+    #[test]
+    fn direct_signals_name_what_went_wrong() {
+        // A pid that cannot exist: NotFound, naming the process.
+        let e = signal_directly(&target(i32::MAX as u32 - 1, 0)).unwrap_err();
         assert!(matches!(e, Error::NotFound(_)), "{e}");
-        assert!(e.to_string().contains("no-such-c1"), "{e}");
-        assert!(rt
-            .ps("c1", "/no-such-ns/no-such-c1")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(e.to_string().contains("c1"), "{e}");
+        let e = signal_directly(&target(1, 999)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        // Signal 0 to ourselves: alive.
+        signal_directly(&target(std::process::id(), 0)).unwrap();
     }
 }

@@ -28,11 +28,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use oci_spec::runtime::LinuxResources;
 
-use super::{CreateOpts, ExecOpts, Runtime};
+use super::{signal_directly, CreateOpts, ExecOpts, KillTarget, Runtime};
 use crate::error::{Error, IoContext, Result};
 use crate::io::dev_null;
 use crate::options::{self, ShimOptions};
 use crate::reaper::Reaper;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
 
 /// Where the runtime keeps its state by default, one root per namespace
 /// (the same place containerd-shim-runc-v2 uses).
@@ -363,7 +364,13 @@ impl Runtime for Runc {
         }
     }
 
-    async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<()> {
+    /// The init's signals go through `runc kill`, as containerd-shim-runc-v2
+    /// sends them; an exec's straight to its pid, as it does too.
+    async fn kill(&self, id: &str, target: KillTarget<'_>) -> Result<()> {
+        if !target.init {
+            return signal_directly(&target);
+        }
+        let (signal, all) = (target.signal, target.all);
         let mut args = Vec::new();
         if all {
             args.push(os("--all"));
@@ -375,10 +382,6 @@ impl Runtime for Runc {
             Err(Error::Runtime(m)) if is_gone(&m) => Err(Error::NotFound(m)),
             other => other.map(|_| ()),
         }
-    }
-
-    fn is_external(&self) -> bool {
-        true
     }
 
     async fn pause(&self, id: &str, _cgroups_path: &str) -> Result<()> {
@@ -423,11 +426,30 @@ impl Runtime for Runc {
                 ))
             })
     }
+
+    /// The container's cgroup, read by the shim (as containerd-shim-runc-v2
+    /// reads it, not through `runc events`).
+    async fn stats(&self, _id: &str, cgroups_path: &str) -> Result<Any> {
+        let path = cgroups_path.to_string();
+        super::blocking(move || crate::cgroup::metrics(&path)).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Kill of the init (through `runc kill`; pid and cgroup are not used).
+    fn init_target(signal: u32, all: bool) -> KillTarget<'static> {
+        KillTarget {
+            pid: 0,
+            name: "init",
+            init: true,
+            signal,
+            all,
+            cgroups_path: "",
+        }
+    }
     use crate::runtime::InitStdio;
     use std::os::unix::fs::PermissionsExt;
 
@@ -572,7 +594,7 @@ exit 0
             .unwrap_err();
         assert!(matches!(err, Error::Runtime(_)), "{err}");
         assert_eq!(err.to_string(), "fake-runtime create failed: no such thing");
-        let err = rt.kill("c1", 9, true).await.unwrap_err();
+        let err = rt.kill("c1", init_target(9, true)).await.unwrap_err();
         assert_eq!(err.to_string(), "fake-runtime kill failed: kill went wrong");
         let err = rt.start("c1").await.unwrap_err();
         assert_eq!(
@@ -813,7 +835,9 @@ exit 0
         assert_eq!(std::fs::read_to_string(pids_max).unwrap().trim(), "42");
 
         let exited = reaper.subscribe(pid as i32);
-        rt.kill("good", libc::SIGKILL as u32, false).await.unwrap();
+        rt.kill("good", init_target(libc::SIGKILL as u32, false))
+            .await
+            .unwrap();
         let status = tokio::time::timeout(Duration::from_secs(20), exited)
             .await
             .expect("init did not die")
@@ -821,7 +845,7 @@ exit 0
             .status;
         assert_eq!(status, 128 + libc::SIGKILL as u32);
         let err = rt
-            .kill("good", libc::SIGTERM as u32, false)
+            .kill("good", init_target(libc::SIGTERM as u32, false))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound(_)), "{err}");
