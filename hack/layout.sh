@@ -84,7 +84,10 @@ EVENTS=$!
 "${C[@]}" run -d "${POD[@]}" --log-uri "file://$DIR/lay-b.log" "$TEST_IMAGE" lay-b sh -c 'echo out; echo err >&2; exec sleep 1000' >/dev/null
 "${C[@]}" run --rm "${POD[@]}" "$TEST_IMAGE" lay-c sh -c 'echo hello; exit 3' >/dev/null || true
 "${C[@]}" task exec --exec-id e1 lay-a sh -c 'echo exec-out; echo exec-err >&2; exit 5' >/dev/null 2>&1 || true
-echo stdin | "${C[@]}" task exec --exec-id e2 lay-b cat >/dev/null
+# ctr sends CloseIO at the end of its stdin only once it has the process:
+# the input ends a moment after the exec exists (the shim, as the Go shim,
+# ends a process's stdin with CloseIO only).
+{ echo stdin; sleep 2; } | "${C[@]}" task exec --exec-id e2 lay-b cat >/dev/null
 script -qec "${C[*]} task exec -t --exec-id e3 lay-b sh -c 'stty size; exit 0'" /dev/null >/dev/null </dev/null || true
 "${C[@]}" task exec --exec-id e4 lay-b sleep 1000 &
 sleep 1
