@@ -247,6 +247,38 @@ fn complete_spec(
     Ok(Some(amended))
 }
 
+/// A systemd cgroupsPath (`slice:prefix:name`, what containerd's CRI
+/// plugin sends when the kubelet's cgroup parent is a slice) is for the
+/// systemd cgroup driver, which the embedded runtime does not have yet.
+/// Taken as a cgroupfs path it would become a directory with colons in its
+/// name, outside the pod's slice and limits, unknown to systemd: refused,
+/// naming the path, whether systemd runs here, and what works instead.
+fn refuse_systemd_path(spec: &Spec, systemd_running: &Path) -> Result<()> {
+    let Some(path) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    else {
+        return Ok(());
+    };
+    let text = path.to_string_lossy();
+    let parts: Vec<&str> = text.split(':').collect();
+    if text.starts_with('/') || parts.len() != 3 || !parts[0].ends_with(".slice") {
+        return Ok(());
+    }
+    let systemd = if systemd_running.is_dir() {
+        "systemd runs on this host"
+    } else {
+        "and systemd does not run on this host"
+    };
+    Err(Error::FailedPrecondition(format!(
+        "cgroupsPath {text:?} is a systemd slice path (slice:prefix:name) for the systemd \
+         cgroup driver, which the embedded runtime does not have yet, {systemd}: give the \
+         container a cgroupfs path (the kubelet's cgroupDriver: cgroupfs), or run it with \
+         BinaryName = \"runc\" and SystemdCgroup = true"
+    )))
+}
+
 /// `linux.rootfsPropagation` as libcontainer reads it, where the spec's
 /// word differs: the spec (and runc) take `rshared`, `rslave`, `rprivate`
 /// and `runbindable`, which containerd's CRI plugin sends for Kubernetes'
@@ -310,6 +342,9 @@ impl Container {
             return Err(Error::Unimplemented(
                 "restoring from a checkpoint is not supported (no CRIU)".into(),
             ));
+        }
+        if opts.binary_name.is_none() {
+            refuse_systemd_path(&spec, Path::new(options::SYSTEMD_RUNNING))?;
         }
         let mut undo = Rollback::default();
         let result = Self::create_steps(shared, &*runtime, req, &spec, &opts, &mut undo).await;
@@ -964,6 +999,28 @@ mod tests {
         assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_systemd_slice_path_is_refused_naming_it_and_systemd() {
+        let slice = spec_json(serde_json::json!({
+            "linux": {"cgroupsPath": "kubepods-burstable-pod1.slice:cri-containerd:c1"}
+        }));
+        let e = refuse_systemd_path(&slice, Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("kubepods-burstable-pod1.slice:cri-containerd:c1"),
+            "{text}"
+        );
+        assert!(text.contains("systemd does not run"), "{text}");
+        let e = refuse_systemd_path(&slice, Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("systemd runs on this host"), "{e}");
+        // cgroupfs paths, absolute or relative, and colons elsewhere pass.
+        for ok in ["/default/c1", "kubepods/pod1/c1", "/a:b:c", "x:y:z"] {
+            let spec = spec_json(serde_json::json!({"linux": {"cgroupsPath": ok}}));
+            refuse_systemd_path(&spec, Path::new("/")).unwrap();
+        }
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub const KNOWN_TYPES: [&str; 4] = [
 ];
 
 /// Where systemd, when it runs as init, says so (sd_booted(3)).
-const SYSTEMD_RUNNING: &str = "/run/systemd/system";
+pub const SYSTEMD_RUNNING: &str = "/run/systemd/system";
 /// The PATH to search when the shim has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

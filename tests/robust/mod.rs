@@ -364,7 +364,20 @@ fn a_table_of_bad_requests_gets_the_codes_containerd_expects_and_the_shim_keeps_
     unknown_fs.type_ = "nosuchfs".into();
     unknown_fs.source = "none".into();
     let own = own_root.to_string();
+    let mut slice_path = own_root.clone();
+    slice_path["linux"]["cgroupsPath"] = "system.slice:e2e:slice".into();
     rows.extend([
+        bad(
+            "Create with a systemd slice cgroupsPath (the embedded runtime has no systemd driver)",
+            create(
+                new_id("slice"),
+                bundles.make("slice", Some(&slice_path.to_string())),
+                vec![],
+                none,
+            ),
+            Code::FAILED_PRECONDITION,
+            "system.slice:e2e:slice",
+        ),
         bad(
             "Create with a rootfs that does not exist",
             create(
