@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 fn main() {
     revision();
+    libcontainer_version();
     protos();
     layout();
 }
@@ -63,6 +64,20 @@ fn links_with_lld() -> Result<(), String> {
         return Err(format!("{} links with cc, not rust-lld", text.trim()));
     }
     Ok(())
+}
+
+/// Records the libcontainer version Cargo.lock pins, for `-info`'s
+/// annotations.
+fn libcontainer_version() {
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"libcontainer\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=LIBCONTAINER_VERSION={version}");
 }
 
 // Records the git revision for `containerd-shim-rust-v2 -v`.

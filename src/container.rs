@@ -123,17 +123,6 @@ pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
     serde_json::to_vec(&value).map_err(|e| Error::Other(format!("encode exec process spec: {e}")))
 }
 
-/// Runs file and cgroup work that can block (a mount, a memory limit the
-/// kernel reclaims down to, a cgroup under pressure) off the single serving
-/// thread, so one container's slow request does not stall the pod's others.
-pub async fn off_thread<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Other(format!("blocking task failed: {e}")))?
-}
-
 /// Undoes the steps of a Create that failed half-way.
 #[derive(Default)]
 struct Rollback {
@@ -223,16 +212,14 @@ fn complete_spec(
         return Ok(None);
     }
     let mut amended = spec.clone();
+    let mut linux = amended.linux().clone().unwrap_or_default();
     if let Some(word) = propagation {
-        let mut linux = amended.linux().clone().unwrap_or_default();
         linux.set_rootfs_propagation(Some(word.to_string()));
-        amended.set_linux(Some(linux));
     }
     if !has_cgroups_path {
-        let mut linux = amended.linux().clone().unwrap_or_default();
         linux.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
-        amended.set_linux(Some(linux));
     }
+    amended.set_linux(Some(linux));
     // The request's terminal flag decides, as for an exec (the shim opens
     // the pty for it).
     if spec_terminal != terminal {
@@ -396,7 +383,7 @@ impl Container {
             // Off the serving thread: an overlay mount of many layers takes
             // a while, and every container of the pod waits behind it.
             let (mounts, at) = (req.rootfs.clone(), target.clone());
-            off_thread(move || mount::mount_rootfs(&mounts, &at)).await?;
+            crate::runtime::blocking(move || mount::mount_rootfs(&mounts, &at)).await?;
             undo.rootfs_mount = Some(target.clone());
             Some(target)
         };

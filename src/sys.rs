@@ -168,36 +168,6 @@ pub fn fsmount(ctx: BorrowedFd<'_>, attrs: libc::c_uint) -> io::Result<OwnedFd> 
     })
 }
 
-/// memfd_create(2) with close-on-exec and sealing allowed, plus `extra`
-/// flags (MFD_EXEC where the kernel asks for it).
-pub fn memfd(name: &CStr, extra: libc::c_uint) -> io::Result<OwnedFd> {
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | extra;
-    // SAFETY: memfd_create reads the NUL-terminated name, which outlives the
-    // call.
-    owned_fd(unsafe { libc::memfd_create(name.as_ptr(), flags) } as libc::c_long)
-}
-
-/// Adds the file seals `seals` (F_SEAL_*) to the memfd `fd`.
-pub fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
-    // SAFETY: fcntl with integer arguments only; the fd is borrowed, so it
-    // stays open for the call.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The seals on the memfd `fd` (F_GET_SEALS).
-pub fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
-    // SAFETY: fcntl with integer arguments only; the fd is borrowed.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(r)
-}
-
 /// A duplicate of `fd` numbered `min` or above (close-on-exec).
 pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: fcntl with integer arguments only; the fd is borrowed, so it

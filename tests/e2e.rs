@@ -743,22 +743,35 @@ fn file_log_uri_receives_ten_million_bytes_exactly() {
     std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
 }
 
+/// A logging program for `binary://` URIs in `dir`: runs `before_ready`,
+/// closes fd 5 (its readiness pipe), then copies fd 3 (stdout) to the path
+/// in its second argument and fd 4 (stderr) to that path + ".err".
+fn logger_script(dir: &std::path::Path, name: &str, before_ready: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\n# fd 3: stdout, fd 4: stderr, fd 5: readiness\n\
+             PATH=/usr/bin:/bin\nout=$2\n{before_ready}\nexec 5>&-\n\
+             cat <&3 > \"$out\" &\ncat <&4 > \"$out.err\" &\nwait\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
 #[test]
 fn binary_log_uri_starts_the_logger_with_the_output() {
     let id = unique_id("logbin");
     let dir = std::env::temp_dir().join(&id);
     std::fs::create_dir_all(&dir).unwrap();
-    let logger = dir.join("logger.sh");
-    std::fs::write(
-        &logger,
-        "#!/bin/sh\n# fd 3: stdout, fd 4: stderr, fd 5: closed when ready\n\
-         PATH=/usr/bin:/bin\nout=$2\n\
-         echo \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$out.env\"\n\
-         exec 5>&-\ncat <&3 > \"$out\" &\ncat <&4 > \"$out.err\" &\nwait\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let logger = logger_script(
+        &dir,
+        "logger.sh",
+        "echo \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$out.env\"",
+    );
     let out_path = dir.join("out");
     let uri = format!("binary://{}?out={}", logger.display(), out_path.display());
     let out = run_rm_with(
@@ -804,25 +817,11 @@ fn binary_log_uri_starts_the_logger_with_the_output() {
 /// refuses it.
 #[test]
 fn binary_v2_log_uri_wants_a_ready_byte() {
-    use std::os::unix::fs::PermissionsExt;
     let id = unique_id("logbin2");
     let dir = std::env::temp_dir().join(&id);
     std::fs::create_dir_all(&dir).unwrap();
-    let script = |name: &str, ready: &str| {
-        let p = dir.join(name);
-        std::fs::write(
-            &p,
-            format!(
-                "#!/bin/sh\nPATH=/usr/bin:/bin\nout=$2\n{ready}\nexec 5>&-\n\
-                 cat <&3 > \"$out\" &\ncat <&4 > \"$out.err\" &\nwait\n"
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    };
-    let good = script("ready.sh", "printf '\\0' >&5");
-    let silent = script("silent.sh", ":");
+    let good = logger_script(&dir, "ready.sh", "printf '\\0' >&5");
+    let silent = logger_script(&dir, "silent.sh", ":");
     let out_path = dir.join("out");
     let uri = format!("binary-v2://{}?out={}", good.display(), out_path.display());
     let out = run_rm_with(

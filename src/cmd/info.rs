@@ -127,14 +127,11 @@ pub fn embedded_features() -> Value {
             "mountExtensions": { "idmap": { "enabled": false } },
         },
         "annotations": {
-            "io.github.youki.libcontainer.version": LIBCONTAINER_VERSION,
+            "io.github.youki.libcontainer.version": env!("LIBCONTAINER_VERSION"),
             "io.containerd.rust.v2.version": env!("CARGO_PKG_VERSION"),
         },
     })
 }
-
-/// libcontainer's version (Cargo.lock pins it; build.rs does not see it).
-const LIBCONTAINER_VERSION: &str = "0.7.0";
 
 /// The mount options libcontainer turns into mount flags (rootfs/utils.rs
 /// `parse_mount`) and the recursive ones it applies with mount_setattr(2)

@@ -132,14 +132,16 @@ pub fn signal_directly(target: &KillTarget<'_>) -> Result<()> {
     }
 }
 
-/// Runs a blocking cgroup operation (freezing waits for the kernel, a lower
-/// memory limit makes it reclaim) off the shim's event loop.
+/// Runs work that can block (freezing waits for the kernel, a lower memory
+/// limit makes it reclaim, an overlay of many layers takes a while to
+/// mount) off the single serving thread, so one container's slow request
+/// does not stall the pod's others.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Other(format!("cgroup task: {e}")))?
+        .map_err(|e| Error::Other(format!("blocking task failed: {e}")))?
 }
 
 #[cfg(test)]

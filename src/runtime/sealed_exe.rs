@@ -30,7 +30,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::stat::Mode;
 
 use crate::sys::{self, mount_api};
@@ -167,18 +169,21 @@ fn memfd_copy(exe: &Path) -> Result<OwnedFd, String> {
     // Kernels with vm.memfd_noexec (6.3+) want MFD_EXEC said; older ones
     // refuse the flag they do not know.
     let name = c"containerd-shim-rust-v2";
-    let memfd = match sys::memfd(name, libc::MFD_EXEC) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => sys::memfd(name, 0),
+    let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    // nix names no MFD_EXEC (Linux 6.3): the kernel's bit, as it is.
+    let exec = MFdFlags::from_bits_retain(libc::MFD_EXEC);
+    let memfd = match memfd_create(name, flags | exec) {
+        Err(Errno::EINVAL) => memfd_create(name, flags),
         other => other,
     }
     .map_err(|e| format!("memfd_create: {e}"))?;
     let mut dst = File::from(memfd);
     std::io::copy(&mut src, &mut dst).map_err(|e| format!("copy {}: {e}", exe.display()))?;
-    sys::add_seals(
-        dst.as_fd(),
-        libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE,
-    )
-    .map_err(|e| format!("seal the memfd: {e}"))?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| format!("seal the memfd: {e}"))?;
     // exec refuses a file that is open for writing (ETXTBSY): keep a
     // read-only descriptor and close the one memfd_create gave.
     let ro = File::open(format!("/proc/self/fd/{}", dst.as_raw_fd()))
@@ -282,7 +287,7 @@ mod tests {
         let fd = memfd_copy(&s.prog()).unwrap();
         let view = SealedExe::keep(fd, How::Memfd).unwrap();
         check_view(&view, &s.prog());
-        let seals = sys::seals(view.fd.as_fd()).unwrap();
+        let seals = fcntl(&view.fd, FcntlArg::F_GET_SEALS).unwrap();
         for seal in [
             libc::F_SEAL_SEAL,
             libc::F_SEAL_SHRINK,
