@@ -1,7 +1,8 @@
-//! Changing a running container's resources (the task service's Update):
-//! memory limit, reservation and swap, cpu shares, quota and period, cpuset
-//! cpus and mems, and the pids limit, written to its cgroup the way runc's
-//! cgroup drivers write them.
+//! Changing a running container's resources (the task service's Update,
+//! Kubernetes' in-place resize): memory limit, reservation and swap, cpu
+//! shares, quota and period, cpuset cpus and mems, the pids limit, hugetlb
+//! limits, the block io weight and, on v2, any `unified` key, written to its
+//! cgroup the way runc's cgroup drivers write them.
 
 use std::path::Path;
 
@@ -55,6 +56,139 @@ fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     }
     if let Some(pids) = r.pids() {
         set_pids(&cg.dir("pids"), pids)?;
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        set_hugetlb(cg, h.page_size(), h.limit())?;
+    }
+    if let Some(weight) = r.block_io().as_ref().and_then(|b| b.weight()) {
+        set_io_weight(cg, weight)?;
+    }
+    // Last, so that a key here wins over the field it overlaps, as in runc.
+    // Devices, network and rdma are the create's alone (runc's update
+    // leaves them too; containerd's CRI plugin sends the devices of the
+    // whole spec with every resize).
+    if let Some(unified) = r.unified() {
+        set_unified(cg, unified)?;
+    }
+    Ok(())
+}
+
+/// The hugetlb limit of `page_size` pages (`2MB`, `1GB`): v1's
+/// hugetlb.<size>.limit_in_bytes, v2's hugetlb.<size>.max. A size the
+/// kernel has no file for is InvalidArgument naming it.
+fn set_hugetlb(cg: &Cgroup, page_size: &str, limit: i64) -> Result<()> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "update: hugepage size {page_size:?} is not one this kernel has"
+        ))
+    };
+    if page_size.is_empty() || !page_size.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    let (dir, file, value) = match cg.layout {
+        Layout::V1 => (
+            cg.dir("hugetlb"),
+            format!("hugetlb.{page_size}.limit_in_bytes"),
+            limit.to_string(),
+        ),
+        Layout::V2 => (
+            cg.dir("hugetlb"),
+            format!("hugetlb.{page_size}.max"),
+            v2_limit(limit).unwrap_or_else(|| "0".into()),
+        ),
+    };
+    if !dir.join(&file).exists() {
+        return Err(bad());
+    }
+    write(&dir.join(file), &value)
+}
+
+/// The block io weight [10, 1000]: v1's blkio.weight (or the BFQ
+/// scheduler's blkio.bfq.weight); v2's io.bfq.weight as is, else io.weight
+/// [1, 10000] converted as runc does.
+fn set_io_weight(cg: &Cgroup, weight: u16) -> Result<()> {
+    if weight == 0 {
+        return Ok(());
+    }
+    let (dir, candidates) = match cg.layout {
+        Layout::V1 => (
+            cg.dir("blkio"),
+            [
+                ("blkio.weight", weight as u64),
+                ("blkio.bfq.weight", weight as u64),
+            ],
+        ),
+        Layout::V2 => (
+            cg.dir("io"),
+            [
+                ("io.bfq.weight", weight as u64),
+                ("io.weight", blkio_to_io_weight(weight)),
+            ],
+        ),
+    };
+    let Some((file, value)) = candidates.into_iter().find(|(f, _)| dir.join(f).exists()) else {
+        return Err(Error::InvalidArgument(format!(
+            "update: blockIO weight {weight}: the io controller has no weight file in {}",
+            dir.display()
+        )));
+    };
+    write(&dir.join(file), &value.to_string())
+}
+
+/// blkio.weight [10, 1000] as io.weight [1, 10000], linearly (runc's
+/// conversion).
+fn blkio_to_io_weight(weight: u16) -> u64 {
+    let w = u64::from(weight.clamp(10, 1000));
+    1 + (w - 10) * 9999 / 990
+}
+
+/// The `unified` map, written file by file (v2 only). A key must name a
+/// controller's file of the container's cgroup (`memory.high`,
+/// `cpu.idle`), never a path or a cgroup core file; anything else is
+/// InvalidArgument naming the key.
+fn set_unified(cg: &Cgroup, unified: &std::collections::HashMap<String, String>) -> Result<()> {
+    if unified.is_empty() {
+        return Ok(());
+    }
+    if cg.layout != Layout::V2 {
+        let mut keys: Vec<&String> = unified.keys().collect();
+        keys.sort();
+        return Err(Error::InvalidArgument(format!(
+            "update: unified resources {keys:?} need cgroup v2, and this host's cgroups are v1"
+        )));
+    }
+    let dir = cg.dir("");
+    let mut keys: Vec<(&String, &String)> = unified.iter().collect();
+    keys.sort();
+    for (key, _) in &keys {
+        let (controller, name) = key.split_once('.').unwrap_or(("", ""));
+        let valid = !controller.is_empty()
+            && !name.is_empty()
+            && controller != "cgroup"
+            && !key.contains('/')
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+        if !valid {
+            return Err(Error::InvalidArgument(format!(
+                "update: unified key {key:?} is not a controller file (<controller>.<name>)"
+            )));
+        }
+        if !dir.join(key).exists() {
+            return Err(Error::InvalidArgument(format!(
+                "update: unified key {key:?}: no such file in the container's cgroup {} (is \
+                 the controller enabled?)",
+                dir.display()
+            )));
+        }
+    }
+    for (key, value) in keys {
+        write(&dir.join(key), value).map_err(|e| match e {
+            Error::Io { .. } if is_errno(&e, libc::EINVAL) || is_errno(&e, libc::ERANGE) => {
+                Error::InvalidArgument(format!("update: unified {key} = {value:?}: {e}"))
+            }
+            other => other,
+        })?;
     }
     Ok(())
 }
@@ -309,6 +443,9 @@ mod tests {
             ("cpuset.cpus", "\n"),
             ("cpuset.mems", "\n"),
             ("pids.max", "max\n"),
+            ("memory.high", "max\n"),
+            ("hugetlb.2MB.max", "max\n"),
+            ("io.weight", "default 100\n"),
         ] {
             r.write(&format!("default/c1/{f}"), v);
         }
@@ -429,6 +566,64 @@ mod tests {
             apply_to(&r, Layout::V2, json).unwrap();
             assert_eq!(r.read("default/c1/pids.max"), want, "{json}");
         }
+    }
+
+    #[test]
+    fn updates_v2_hugetlb_io_weight_and_unified_keys() {
+        let r = v2_root();
+        apply_to(
+            &r,
+            Layout::V2,
+            r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                "blockIO":{"weight":500},
+                "memory":{"limit":8388608},
+                "unified":{"memory.high":"6291456","memory.max":"9437184"}}"#,
+        )
+        .unwrap();
+        let c = "default/c1";
+        assert_eq!(r.read(&format!("{c}/hugetlb.2MB.max")), "4194304");
+        // blkio weight 500 as io.weight: 1 + 490 * 9999 / 990.
+        assert_eq!(r.read(&format!("{c}/io.weight")), "4950");
+        assert_eq!(r.read(&format!("{c}/memory.high")), "6291456");
+        // The unified key wins over the field it overlaps.
+        assert_eq!(r.read(&format!("{c}/memory.max")), "9437184");
+    }
+
+    #[test]
+    fn refuses_unknown_keys_naming_them() {
+        let r = v2_root();
+        for (json, needle) in [
+            (
+                r#"{"unified":{"memory.nonexistent":"1"}}"#,
+                "\"memory.nonexistent\"",
+            ),
+            (r#"{"unified":{"../../etc.x":"1"}}"#, "\"../../etc.x\""),
+            (r#"{"unified":{"cgroup.procs":"1"}}"#, "\"cgroup.procs\""),
+            (r#"{"unified":{"nodot":"1"}}"#, "\"nodot\""),
+            (
+                r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#,
+                "\"3MB\"",
+            ),
+            (
+                r#"{"hugepageLimits":[{"pageSize":"../x","limit":1}]}"#,
+                "\"../x\"",
+            ),
+        ] {
+            let e = apply_to(&r, Layout::V2, json).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{json}: {e}");
+            assert!(e.to_string().contains(needle), "{json}: {e}");
+        }
+        let v1 = v1_root();
+        let e = apply_to(&v1, Layout::V1, r#"{"unified":{"memory.high":"1"}}"#).unwrap_err();
+        assert!(e.to_string().contains("need cgroup v2"), "{e}");
+        // Devices in an update (containerd's CRI plugin sends the spec's)
+        // are left alone, as runc's update leaves them.
+        apply_to(
+            &r,
+            Layout::V2,
+            r#"{"devices":[{"allow":false,"access":"rwm"}]}"#,
+        )
+        .unwrap();
     }
 
     #[test]
