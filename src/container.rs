@@ -19,7 +19,7 @@ use oci_spec::runtime::Spec;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::cgroup;
+use crate::cgroup::{self, Driver};
 use crate::error::{Error, IoContext, Result};
 use crate::events::{timestamp, Publisher};
 use crate::io::{ProcessIo, StdioPaths};
@@ -47,7 +47,7 @@ pub struct Shared {
     /// The runtime's state root for this namespace.
     pub state_root: PathBuf,
     /// One OOM watcher for every container of the shim.
-    pub oom: crate::cgroup::OomWatcher,
+    pub oom: Arc<crate::cgroup::OomWatcher>,
 }
 
 /// An exec process and its OCI process spec (JSON).
@@ -74,6 +74,12 @@ pub struct Container {
     /// No pid namespace of its own: its processes outlive the init unless
     /// the shim kills them (see `kills_all_on_exit`).
     kill_all_on_exit: bool,
+    /// Its cgroup is a systemd scope, which systemd removes as soon as the
+    /// last process in it is gone.
+    systemd_scope: bool,
+    /// The scope's stats read when the init was reaped, for Stats after
+    /// systemd has removed it.
+    exit_stats: Mutex<Option<Any>>,
 }
 
 /// Pause and Resume: each a transition of the container's cgroup freezer.
@@ -193,6 +199,7 @@ fn complete_spec(
     namespace: &str,
     id: &str,
     terminal: bool,
+    systemd: bool,
 ) -> Result<Option<Spec>> {
     let has_cgroups_path = spec
         .linux()
@@ -217,7 +224,9 @@ fn complete_spec(
         linux.set_rootfs_propagation(Some(word.to_string()));
     }
     if !has_cgroups_path {
-        linux.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
+        linux.set_cgroups_path(Some(PathBuf::from(default_cgroups_path(
+            namespace, id, systemd,
+        ))));
     }
     amended.set_linux(Some(linux));
     // The request's terminal flag decides, as for an exec (the shim opens
@@ -234,36 +243,46 @@ fn complete_spec(
     Ok(Some(amended))
 }
 
-/// A systemd cgroupsPath (`slice:prefix:name`, what containerd's CRI
-/// plugin sends when the kubelet's cgroup parent is a slice) is for the
-/// systemd cgroup driver, which the embedded runtime does not have yet.
-/// Taken as a cgroupfs path it would become a directory with colons in its
-/// name, outside the pod's slice and limits, unknown to systemd: refused,
-/// naming the path, whether systemd runs here, and what works instead.
-fn refuse_systemd_path(spec: &Spec, systemd_running: &Path) -> Result<()> {
-    let Some(path) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-    else {
-        return Ok(());
-    };
-    let text = path.to_string_lossy();
-    let parts: Vec<&str> = text.split(':').collect();
-    if text.starts_with('/') || parts.len() != 3 || !parts[0].ends_with(".slice") {
-        return Ok(());
-    }
-    let systemd = if systemd_running.is_dir() {
-        "systemd runs on this host"
+/// The cgroups path a spec without one gets: `/<namespace>/<id>`, as
+/// containerd's default spec has it, or for the systemd driver the scope
+/// `<namespace>-<id>.scope` in `system.slice`.
+fn default_cgroups_path(namespace: &str, id: &str, systemd: bool) -> String {
+    if systemd {
+        format!("system.slice:{namespace}:{id}")
     } else {
-        "and systemd does not run on this host"
+        format!("/{namespace}/{id}")
+    }
+}
+
+/// Which driver makes the container's cgroup and where it will be. The
+/// embedded runtime takes systemd's for `SystemdCgroup = true` and for a
+/// `slice:prefix:name` path (what containerd's CRI plugin sends when the
+/// kubelet's cgroup parent is a slice, whatever the handler's options), and
+/// refuses it where systemd does not run (FailedPrecondition naming both),
+/// never making a cgroupfs directory with colons in its name. An external
+/// runtime takes systemd's only with `SystemdCgroup`, as runc does.
+fn cgroup_location(
+    spec_path: &str,
+    systemd_cgroup: bool,
+    embedded: bool,
+    systemd_running: &Path,
+) -> Result<(Driver, String)> {
+    let driver = if embedded {
+        cgroup::driver_for(spec_path, systemd_cgroup)
+    } else if systemd_cgroup {
+        Driver::Systemd
+    } else {
+        Driver::Cgroupfs
     };
-    Err(Error::FailedPrecondition(format!(
-        "cgroupsPath {text:?} is a systemd slice path (slice:prefix:name) for the systemd \
-         cgroup driver, which the embedded runtime does not have yet, {systemd}: give the \
-         container a cgroupfs path (the kubelet's cgroupDriver: cgroupfs), or run it with \
-         BinaryName = \"runc\" and SystemdCgroup = true"
-    )))
+    if driver == Driver::Systemd && embedded && !systemd_running.is_dir() {
+        return Err(Error::FailedPrecondition(format!(
+            "cgroupsPath {spec_path:?} needs the systemd cgroup driver, and systemd does not \
+             run on this host ({} does not exist): give the container a cgroupfs path (the \
+             kubelet's cgroupDriver: cgroupfs) and leave SystemdCgroup unset",
+            systemd_running.display()
+        )));
+    }
+    Ok((driver, cgroup::resolve(spec_path, driver)?))
 }
 
 /// `linux.rootfsPropagation` as libcontainer reads it, where the spec's
@@ -284,22 +303,18 @@ fn libcontainer_propagation(word: &str) -> Option<&'static str> {
 }
 
 /// The bundle the runtime reads: the real one, or a private copy of the
-/// config completed by `complete_spec`.
+/// config completed by `complete_spec`; with the spec's cgroups path.
 fn runtime_bundle(
     spec: &Spec,
     bundle: &Path,
     shared: &Shared,
     id: &str,
     terminal: bool,
+    systemd: bool,
 ) -> Result<(PathBuf, String, Option<PathBuf>)> {
-    let completed = complete_spec(spec, bundle, &shared.namespace, id, terminal)?;
+    let completed = complete_spec(spec, bundle, &shared.namespace, id, terminal, systemd)?;
     let used = completed.as_ref().unwrap_or(spec);
-    let cgroups_path = used
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let cgroups_path = spec_cgroups_path(used).unwrap_or_default();
     let Some(completed) = completed else {
         return Ok((bundle.to_path_buf(), cgroups_path, None));
     };
@@ -309,6 +324,14 @@ fn runtime_bundle(
         .save(dir.join("config.json"))
         .map_err(|e| Error::Other(format!("write {}/config.json: {e}", dir.display())))?;
     Ok((dir.clone(), cgroups_path, Some(dir)))
+}
+
+/// The spec's `linux.cgroupsPath`, if it has one.
+fn spec_cgroups_path(spec: &Spec) -> Option<String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.display().to_string())
 }
 
 impl Container {
@@ -330,13 +353,10 @@ impl Container {
                 "restoring from a checkpoint is not supported (no CRIU)".into(),
             ));
         }
-        if opts.binary_name.is_none() {
-            refuse_systemd_path(&spec, Path::new(options::SYSTEMD_RUNNING))?;
-        }
         let mut undo = Rollback::default();
         let result = Self::create_steps(shared, &*runtime, req, &spec, &opts, &mut undo).await;
         match result {
-            Ok((pid, io, rootfs_mount, cgroups_path)) => {
+            Ok((pid, io, rootfs_mount, (driver, cgroups_path))) => {
                 let stdio = stdio_paths(req);
                 let container = Arc::new(Container {
                     id: id.clone(),
@@ -350,6 +370,8 @@ impl Container {
                     io_ids: (opts.io_uid, opts.io_gid),
                     freezer: Mutex::new(Freezer::Thawed),
                     kill_all_on_exit: kills_all_on_exit(&spec),
+                    systemd_scope: driver == Driver::Systemd,
+                    exit_stats: Mutex::new(None),
                 });
                 container.watch_init(shared);
                 shared.publisher.publish(&container.create_event(req));
@@ -374,7 +396,7 @@ impl Container {
         spec: &Spec,
         opts: &options::ShimOptions,
         undo: &mut Rollback,
-    ) -> Result<(u32, ProcessIo, Option<PathBuf>, String)> {
+    ) -> Result<(u32, ProcessIo, Option<PathBuf>, (Driver, String))> {
         let bundle = Path::new(&req.bundle);
         let rootfs_mount = if req.rootfs.is_empty() {
             None
@@ -394,9 +416,21 @@ impl Container {
                 root.display()
             )));
         }
-        let (runtime_bundle, cgroups_path, private) =
-            runtime_bundle(spec, bundle, shared, &req.id, req.terminal)?;
+        let (runtime_bundle, spec_path, private) = runtime_bundle(
+            spec,
+            bundle,
+            shared,
+            &req.id,
+            req.terminal,
+            opts.systemd_cgroup,
+        )?;
         undo.private_bundle = private;
+        let (driver, cgroups_path) = cgroup_location(
+            &spec_path,
+            opts.systemd_cgroup,
+            opts.binary_name.is_none(),
+            Path::new(options::SYSTEMD_RUNNING),
+        )?;
         let console_dir = shared.state_root.join(".console");
         let owner = io_owner(shared, &req.id, &console_dir, (opts.io_uid, opts.io_gid));
         let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
@@ -407,12 +441,13 @@ impl Container {
                 bundle: runtime_bundle,
                 pid_file: bundle.join("init.pid"),
                 no_pivot_root: opts.no_pivot_root,
+                systemd: driver == Driver::Systemd,
                 stdio,
             })
             .await?;
         io.attach_console(console_size(spec.process().as_ref()))
             .await?;
-        Ok((pid, io, rootfs_mount, cgroups_path))
+        Ok((pid, io, rootfs_mount, (driver, cgroups_path)))
     }
 
     fn create_event(&self, req: &CreateTaskRequest) -> TaskCreate {
@@ -436,9 +471,19 @@ impl Container {
         let exited = shared.reaper.subscribe(self.init.pid() as i32);
         let this = Arc::clone(self);
         let publisher = shared.publisher.clone();
+        let oom = shared.oom.clone();
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
+                // An OOM kill the cgroup's notice has not reported yet goes
+                // out now, ahead of the exit (Kubernetes' OOMKilled).
+                oom.settle(&this.id);
+                if this.systemd_scope {
+                    match this.runtime.stats(&this.id, &this.cgroups_path).await {
+                        Ok(m) => *this.exit_stats.lock().unwrap() = Some(m),
+                        Err(e) => log::debug!("stats of {} at its exit: {e}", this.id),
+                    }
+                }
                 this.init.mark_reaped(exit);
                 if this.kill_all_on_exit {
                     let path = this.cgroups_path.clone();
@@ -764,8 +809,15 @@ impl Container {
     /// stopped container keeps its cgroup until it is deleted, and its stats
     /// with it, as containerd-shim-runc-v2 answers them: containerd 2.2+
     /// reads them after every exit to check for an OOM kill.
+    /// A systemd scope is gone once its processes are: its stats are then
+    /// the ones read at the init's exit.
     pub async fn stats(&self) -> Result<Any> {
-        self.runtime.stats(&self.id, &self.cgroups_path).await
+        match self.runtime.stats(&self.id, &self.cgroups_path).await {
+            Err(e) if self.init.status() == Status::Stopped => {
+                self.exit_stats.lock().unwrap().clone().ok_or(e)
+            }
+            other => other,
+        }
     }
 
     /// Deletes a created or stopped container: its output is drained, its
@@ -953,9 +1005,11 @@ mod tests {
     #[test]
     fn a_complete_spec_is_used_as_it_is() {
         let spec = spec_json(serde_json::json!({}));
-        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
-            .unwrap()
-            .is_none());
+        assert!(
+            complete_spec(&spec, Path::new("/b"), "ns", "c1", false, false)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -968,7 +1022,7 @@ mod tests {
             let spec = spec_json(serde_json::json!({
                 "linux": {"cgroupsPath": "/default/c1", "rootfsPropagation": word}
             }));
-            let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
+            let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false, false)
                 .unwrap()
                 .expect("amended");
             assert_eq!(
@@ -983,37 +1037,59 @@ mod tests {
         let spec = spec_json(serde_json::json!({
             "linux": {"cgroupsPath": "/default/c1", "rootfsPropagation": "slave"}
         }));
-        assert!(complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
-            .unwrap()
-            .is_none());
+        assert!(
+            complete_spec(&spec, Path::new("/b"), "ns", "c1", false, false)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
-    fn a_systemd_slice_path_is_refused_naming_it_and_systemd() {
-        let slice = spec_json(serde_json::json!({
-            "linux": {"cgroupsPath": "kubepods-burstable-pod1.slice:cri-containerd:c1"}
-        }));
-        let e = refuse_systemd_path(&slice, Path::new("/nonexistent")).unwrap_err();
+    fn a_slice_path_takes_systemds_driver_and_is_refused_without_systemd() {
+        let slice = "kubepods-burstable-pod1.slice:cri-containerd:c1";
+        let e = cgroup_location(slice, false, true, Path::new("/nonexistent")).unwrap_err();
         assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
         let text = e.to_string();
         assert!(
-            text.contains("kubepods-burstable-pod1.slice:cri-containerd:c1"),
+            text.contains(slice) && text.contains("systemd does not run"),
             "{text}"
         );
-        assert!(text.contains("systemd does not run"), "{text}");
-        let e = refuse_systemd_path(&slice, Path::new("/")).unwrap_err();
-        assert!(e.to_string().contains("systemd runs on this host"), "{e}");
-        // cgroupfs paths, absolute or relative, and colons elsewhere pass.
+        let (driver, path) = cgroup_location(slice, false, true, Path::new("/")).unwrap();
+        assert_eq!(driver, Driver::Systemd);
+        assert_eq!(
+            path,
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-c1.scope"
+        );
+        // runc takes systemd's driver only from the option, as runc does.
+        let (driver, path) = cgroup_location(slice, false, false, Path::new("/")).unwrap();
+        assert_eq!((driver, path.as_str()), (Driver::Cgroupfs, slice));
+        // cgroupfs paths, absolute or relative, and colons elsewhere stay
+        // cgroupfs paths, even where systemd runs.
         for ok in ["/default/c1", "kubepods/pod1/c1", "/a:b:c", "x:y:z"] {
-            let spec = spec_json(serde_json::json!({"linux": {"cgroupsPath": ok}}));
-            refuse_systemd_path(&spec, Path::new("/")).unwrap();
+            let (driver, path) = cgroup_location(ok, false, true, Path::new("/")).unwrap();
+            assert_eq!((driver, path.as_str()), (Driver::Cgroupfs, ok));
         }
+        // SystemdCgroup with a cgroupfs path: runc's refusal.
+        let e = cgroup_location("/default/c1", true, true, Path::new("/")).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+
+    #[test]
+    fn without_a_path_systemds_driver_gets_a_scope_in_system_slice() {
+        let spec = spec_json(serde_json::json!({"linux": {}}));
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            spec_cgroups_path(&done).as_deref(),
+            Some("system.slice:ns:c1")
+        );
     }
 
     #[test]
     fn the_create_requests_terminal_flag_goes_into_the_spec() {
         let spec = spec_json(serde_json::json!({}));
-        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", true)
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", true, false)
             .unwrap()
             .expect("a spec without a terminal, asked for one, is amended");
         assert_eq!(done.process().as_ref().unwrap().terminal(), Some(true));
@@ -1028,7 +1104,7 @@ mod tests {
     #[test]
     fn a_missing_cgroups_path_becomes_namespace_and_id() {
         let spec = spec_json(serde_json::json!({"linux": {}}));
-        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false)
+        let done = complete_spec(&spec, Path::new("/b"), "ns", "c1", false, false)
             .unwrap()
             .unwrap();
         let path = done

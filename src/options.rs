@@ -89,8 +89,9 @@ pub struct ShimOptions {
     pub binary_name: Option<PathBuf>,
     /// The runtime's state root (absolute, no `..`).
     pub root: Option<PathBuf>,
-    /// Let systemd manage the cgroups. Only with an external runtime and a
-    /// running systemd: decode refuses it otherwise.
+    /// Let systemd manage the cgroups (transient scopes), for the embedded
+    /// runtime and runc alike. Only with a running systemd: decode refuses
+    /// it otherwise.
     pub systemd_cgroup: bool,
 }
 
@@ -226,21 +227,12 @@ impl ShimOptions {
                 host.path_var.as_deref(),
             )?);
         }
-        if opts.systemd_cgroup {
-            if !host.systemd_running.is_dir() {
-                return Err(Error::FailedPrecondition(format!(
-                    "systemd_cgroup: systemd is not running ({} does not exist); this shim \
-                     manages cgroups through cgroupfs",
-                    host.systemd_running.display()
-                )));
-            }
-            if opts.binary_name.is_none() {
-                return Err(Error::InvalidArgument(
-                    "systemd_cgroup: the embedded runtime manages cgroups through cgroupfs \
-                     only; set binary_name to use an external runtime with systemd"
-                        .into(),
-                ));
-            }
+        if opts.systemd_cgroup && !host.systemd_running.is_dir() {
+            return Err(Error::FailedPrecondition(format!(
+                "systemd_cgroup: systemd is not running ({} does not exist); give the \
+                 containers cgroupfs paths and leave SystemdCgroup unset",
+                host.systemd_running.display()
+            )));
         }
         Ok(opts)
     }
@@ -651,29 +643,27 @@ mod tests {
     }
 
     #[test]
-    fn systemd_cgroup_needs_systemd_and_an_external_runtime() {
+    fn systemd_cgroup_needs_a_running_systemd() {
         let fake = Fake::new("systemd");
         fake.tool("runc", 0o755);
-        let mut o = Options::new();
-        o.systemd_cgroup = true;
-        o.binary_name = "runc".into();
-        let any = any_of(&o, RUNC_OPTIONS);
-        match ShimOptions::decode_on(Some(&any), &fake.host()) {
-            Err(Error::FailedPrecondition(m)) => {
-                assert!(
-                    m.starts_with("systemd_cgroup: systemd is not running"),
-                    "{m}"
-                )
+        for binary in ["runc", ""] {
+            let mut o = Options::new();
+            o.systemd_cgroup = true;
+            o.binary_name = binary.into();
+            let any = any_of(&o, RUNC_OPTIONS);
+            match ShimOptions::decode_on(Some(&any), &fake.host()) {
+                Err(Error::FailedPrecondition(m)) => {
+                    assert!(
+                        m.starts_with("systemd_cgroup: systemd is not running"),
+                        "{m}"
+                    )
+                }
+                other => panic!("expected FailedPrecondition, got {other:?}"),
             }
-            other => panic!("expected FailedPrecondition, got {other:?}"),
+            // The embedded runtime ("") takes it as well as runc.
+            let got = ShimOptions::decode_on(Some(&any), &fake.with_systemd()).unwrap();
+            assert!(got.systemd_cgroup, "{binary:?}");
         }
-        let got = ShimOptions::decode_on(Some(&any), &fake.with_systemd()).unwrap();
-        assert!(got.systemd_cgroup);
-        o.binary_name.clear();
-        let any = any_of(&o, RUNC_OPTIONS);
-        let msg = invalid(ShimOptions::decode_on(Some(&any), &fake.with_systemd()));
-        assert!(msg.starts_with("systemd_cgroup:"), "{msg}");
-        assert!(msg.contains("embedded"), "{msg}");
     }
 
     #[test]

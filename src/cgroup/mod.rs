@@ -9,12 +9,15 @@ use crate::error::{Error, Result};
 
 mod freezer;
 mod fs;
+mod kmsg;
+mod location;
 mod oom;
 mod primer;
 mod stats;
 pub mod update;
 
 pub use freezer::{freeze, thaw};
+pub use location::{driver_for, resolve, Driver};
 pub use oom::OomWatcher;
 pub use primer::{keep_primed, prime_for};
 pub use stats::metrics;

@@ -22,10 +22,12 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+#[cfg(test)]
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::task::JoinHandle;
 
 use super::fs::{flat_keyed, read, write};
+use super::kmsg::OomLog;
 use super::{Cgroup, Layout, CGROUP_ROOT};
 use crate::error::{Error, IoContext, Result};
 use crate::locked::Locked;
@@ -77,12 +79,51 @@ impl OomWatcher {
     }
 
     /// A channel that receives the container id of every OOM from now on.
+    #[cfg(test)]
     pub fn subscribe(&self) -> UnboundedReceiver<String> {
         let (tx, rx) = unbounded_channel();
-        if let Ok(shared) = &self.shared {
-            shared.lock().subscribers.push(tx);
-        }
+        self.on_oom(move |id| {
+            let _ = tx.send(id.to_string());
+        });
         rx
+    }
+
+    /// Calls `sink` with the container id of every OOM from now on, at once
+    /// and under the watcher's lock: what `sink` publishes is then ordered
+    /// before anything published after a `settle` of that container.
+    pub fn on_oom(&self, sink: impl Fn(&str) + Send + 'static) {
+        if let Ok(shared) = &self.shared {
+            shared.lock().sinks.push(Box::new(sink));
+        }
+    }
+
+    /// Reports, before it returns, an OOM of `container_id` that the kernel
+    /// has counted and the watcher has not reported yet; true if there was
+    /// one. Called when the container's init is reaped and before its exit
+    /// is published, so that the OOM event comes first even when the
+    /// cgroup's notice has not arrived yet, or never will (systemd removes
+    /// an emptied scope's cgroup at once).
+    pub fn settle(&self, container_id: &str) -> bool {
+        let Ok(shared) = &self.shared else {
+            return false;
+        };
+        let mut state = shared.lock();
+        state.absorb_log(&shared.root);
+        match state.watches.get_mut(container_id).map(Watch::check) {
+            Some(Outcome::Oom) => {
+                state.notify(container_id);
+                true
+            }
+            Some(Outcome::Gone) => {
+                let missed = state
+                    .watches
+                    .get(container_id)
+                    .is_some_and(Watch::missed_a_kill);
+                shared.end_gone(&mut state, vec![container_id.to_string()]);
+                missed
+            }
+            _ => false,
+        }
     }
 
     /// Starts reporting OOMs in the cgroup at `cgroups_path` as
@@ -172,7 +213,11 @@ struct State {
     watches: HashMap<String, Watch>,
     /// The last eventfd token given out.
     last_token: u64,
-    subscribers: Vec<UnboundedSender<String>>,
+    /// Where OOMs go (`on_oom`).
+    sinks: Vec<Box<dyn Fn(&str) + Send>>,
+    /// The kernel's log of OOM kills (v2), for cgroups that are gone before
+    /// their memory.events is read.
+    log: Option<OomLog>,
 }
 
 /// One container's memory cgroup being watched.
@@ -190,8 +235,15 @@ enum Source {
         eventfd: EventFd,
         _oom_control: File,
     },
-    /// The inotify watch on memory.events and the oom_kill count seen last.
-    V2 { wd: WatchDescriptor, oom_kills: u64 },
+    /// The inotify watch on memory.events and the oom_kill count seen last;
+    /// `start`, the count when the watch began; `logged`, the kills the
+    /// kernel log has recorded for the cgroup since.
+    V2 {
+        wd: WatchDescriptor,
+        oom_kills: u64,
+        start: u64,
+        logged: u64,
+    },
 }
 
 /// What a ready watch had to say.
@@ -232,7 +284,13 @@ impl Shared {
             layout,
             epoll: register(EpollFd(epoll))?,
             inotify,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                log: match layout {
+                    Layout::V1 => None,
+                    Layout::V2 => OomLog::open(),
+                },
+                ..State::default()
+            }),
         })
     }
 
@@ -256,6 +314,8 @@ impl Shared {
         // Held while registering, so that the task sees no event of a
         // watch it does not know yet.
         let mut state = self.lock();
+        // Kills logged before the watch are not its.
+        state.absorb_log(&self.root);
         let source = match &self.inotify {
             None => {
                 state.last_token += 1;
@@ -320,6 +380,9 @@ impl Shared {
     /// Handles the ready entries of the epoll set.
     fn dispatch(&self, events: &[EpollEvent]) {
         let mut state = self.lock();
+        // Before memory.events is read: the log has each kill before the
+        // count does, so a kill counted below is also logged by now.
+        state.absorb_log(&self.root);
         let mut ready = Vec::new();
         let mut gone = Vec::new();
         for e in events {
@@ -341,7 +404,20 @@ impl Shared {
                 _ => {}
             }
         }
-        self.end_watches(&mut state, gone);
+        self.end_gone(&mut state, gone);
+    }
+
+    /// Ends the watches of `ids`, whose cgroups are gone, reporting first
+    /// the kills that the kernel logged for them and their memory.events
+    /// never showed the watcher.
+    fn end_gone(&self, state: &mut State, ids: Vec<String>) {
+        for id in &ids {
+            if state.watches.get(id).is_some_and(Watch::missed_a_kill) {
+                log::debug!("OOM of {id} known from the kernel log only");
+                state.notify(id);
+            }
+        }
+        self.end_watches(state, ids);
     }
 
     /// Drains the inotify instance: ids whose memory.events changed go to
@@ -387,7 +463,8 @@ impl Shared {
             .filter(|(_, w)| !w.dir.exists())
             .map(|(id, _)| id.clone())
             .collect();
-        self.end_watches(&mut state, gone);
+        state.absorb_log(&self.root);
+        self.end_gone(&mut state, gone);
     }
 
     /// Ends the watches of `ids` (those that exist).
@@ -417,13 +494,19 @@ fn ids_where(state: &State, pred: impl Fn(&Source) -> bool) -> Vec<String> {
 fn register_v2(inotify: &Inotify, dir: &Path) -> Result<Source> {
     let file = dir.join("memory.events");
     let oom_kills = oom_kill_count(&read(&file)?).unwrap_or(0);
+    let start = oom_kills;
     let wd = inotify
         .add_watch(
             &file,
             AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DELETE_SELF,
         )
         .map_err(|e| nix_err(format!("watch {}", file.display()), e))?;
-    Ok(Source::V2 { wd, oom_kills })
+    Ok(Source::V2 {
+        wd,
+        oom_kills,
+        start,
+        logged: 0,
+    })
 }
 
 /// The oom_kill count in the text of memory.events.
@@ -478,12 +561,45 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Whether the kernel logged more kills in this cgroup than its
+    /// memory.events showed the watcher (v2; v1's eventfd misses none).
+    fn missed_a_kill(&self) -> bool {
+        match self.source {
+            Source::V2 {
+                oom_kills,
+                start,
+                logged,
+                ..
+            } => logged > oom_kills.saturating_sub(start),
+            Source::V1 { .. } => false,
+        }
+    }
+}
+
 impl State {
-    /// Tells every subscriber still listening that `id` hit an OOM.
+    /// Counts the kills the kernel has logged since the last call against
+    /// the watches of their cgroups (`root` is the cgroup mount).
+    fn absorb_log(&mut self, root: &Path) {
+        let Some(log) = &mut self.log else {
+            return;
+        };
+        for cgroup in log.drain() {
+            let dir = root.join(cgroup.trim_start_matches('/'));
+            for w in self.watches.values_mut().filter(|w| w.dir == dir) {
+                if let Source::V2 { logged, .. } = &mut w.source {
+                    *logged += 1;
+                }
+            }
+        }
+    }
+
+    /// Tells every sink that `id` hit an OOM.
     fn notify(&mut self, id: &str) {
         log::info!("container {id}: OOM");
-        self.subscribers
-            .retain(|tx| tx.send(id.to_string()).is_ok());
+        for sink in &self.sinks {
+            sink(id);
+        }
     }
 }
 
@@ -597,6 +713,63 @@ mod tests {
             watcher.watched()
         );
         assert_eq!(watcher.kernel_watches(), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn settle_reports_a_kill_before_the_notice_and_only_once() {
+        let root = Root::v2("oom2-settle");
+        root.write("default/c1/memory.events", MEMORY_EVENTS);
+        let watcher = OomWatcher::under(root.path(), Layout::V2);
+        let mut notices = watcher.subscribe();
+        watcher.watch("c1".into(), "/default/c1").unwrap();
+        assert!(!watcher.settle("c1"), "no kill yet");
+        // The kill is counted; the watcher's task has not run since (one
+        // thread, no await): settle reports it at once.
+        root.write("default/c1/memory.events", "oom 1\noom_kill 1\n");
+        assert!(watcher.settle("c1"));
+        assert_eq!(notices.try_recv().ok().as_deref(), Some("c1"));
+        // The inotify notice of that write, handled now, says nothing more.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(notices.try_recv().is_err());
+        assert!(!watcher.settle("c1"));
+        assert!(!watcher.settle("unknown"));
+    }
+
+    /// Counts one kill of `id`'s cgroup as the kernel log would.
+    fn log_a_kill(watcher: &OomWatcher, id: &str) {
+        let shared = watcher.shared.as_ref().unwrap();
+        match &mut shared.lock().watches.get_mut(id).unwrap().source {
+            Source::V2 { logged, .. } => *logged += 1,
+            Source::V1 { .. } => panic!("not a v2 watch"),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_kill_only_the_kernel_log_saw_is_reported_when_the_cgroup_goes() {
+        let root = Root::v2("oom2-log");
+        root.write("default/c1/memory.events", MEMORY_EVENTS);
+        root.write("default/c2/memory.events", MEMORY_EVENTS);
+        let watcher = OomWatcher::under(root.path(), Layout::V2);
+        let mut notices = watcher.subscribe();
+        watcher.watch("c1".into(), "/default/c1").unwrap();
+        watcher.watch("c2".into(), "/default/c2").unwrap();
+        // c1: killed, and systemd removed the scope before memory.events
+        // was read; the kernel log has the kill.
+        log_a_kill(&watcher, "c1");
+        std::fs::remove_dir_all(root.path().join("default/c1")).unwrap();
+        assert!(watcher.settle("c1"));
+        assert_eq!(notices.try_recv().ok().as_deref(), Some("c1"));
+        assert!(!watcher.watched().contains(&"c1".to_string()));
+        // c2: the kill was read from memory.events first; the log's record
+        // of it adds nothing when the cgroup goes.
+        root.write("default/c2/memory.events", "oom 1\noom_kill 1\n");
+        assert!(watcher.settle("c2"));
+        assert_eq!(notices.try_recv().ok().as_deref(), Some("c2"));
+        log_a_kill(&watcher, "c2");
+        std::fs::remove_dir_all(root.path().join("default/c2")).unwrap();
+        assert!(!watcher.settle("c2"));
+        assert!(notices.try_recv().is_err());
+        assert!(watcher.watched().is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -61,7 +61,7 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     let state_root = super::state_root(&flags.namespace);
     let runtime = Embedded::new(state_root.clone(), reaper.clone()).map_err(|e| e.to_string())?;
     let oom = crate::cgroup::OomWatcher::new();
-    forward_oom_events(oom.subscribe(), publisher.clone());
+    publish_oom_events(&oom, publisher.clone());
     let shutdown = Arc::new(Notify::new());
     let service = Arc::new(TaskService::new(
         Shared {
@@ -70,7 +70,7 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
             reaper,
             namespace: flags.namespace.clone(),
             state_root,
-            oom,
+            oom: Arc::new(oom),
         },
         shutdown.clone(),
     ));
@@ -99,17 +99,13 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     Ok(())
 }
 
-/// Publishes /tasks/oom for each OOM the watcher reports.
-fn forward_oom_events(
-    mut ooms: tokio::sync::mpsc::UnboundedReceiver<String>,
-    publisher: Publisher,
-) {
-    tokio::spawn(async move {
-        while let Some(container_id) = ooms.recv().await {
-            log::info!("container {container_id}: out of memory");
-            let mut ev = containerd_shim_protos::events::task::TaskOOM::new();
-            ev.container_id = container_id;
-            publisher.publish(&ev);
-        }
+/// Publishes /tasks/oom for each OOM the watcher reports, as it reports
+/// it (so before the exit that a `settle` at the reap precedes).
+fn publish_oom_events(oom: &crate::cgroup::OomWatcher, publisher: Publisher) {
+    oom.on_oom(move |container_id| {
+        log::info!("container {container_id}: out of memory");
+        let mut ev = containerd_shim_protos::events::task::TaskOOM::new();
+        ev.container_id = container_id.to_string();
+        publisher.publish(&ev);
     });
 }

@@ -162,6 +162,9 @@ impl Runtime for Embedded {
         if opts.no_pivot_root {
             args.push("--no-pivot".into());
         }
+        if opts.systemd {
+            args.push("--systemd".into());
+        }
         if let Some(sock) = &opts.stdio.console_socket {
             args.extend(["--console-socket".into(), sock.display().to_string()]);
         }

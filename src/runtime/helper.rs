@@ -36,6 +36,9 @@ struct Args {
     process: Option<PathBuf>,
     console_socket: Option<PathBuf>,
     no_pivot: bool,
+    /// The container's cgroup is a systemd scope (cgroupsPath
+    /// `slice:prefix:name`), made over D-Bus.
+    systemd: bool,
     force: bool,
 }
 
@@ -53,6 +56,7 @@ fn parse(rest: &[String]) -> Result<Args, String> {
             "--process" => a.process = Some(val()?.into()),
             "--console-socket" => a.console_socket = Some(val()?.into()),
             "--no-pivot" => a.no_pivot = true,
+            "--systemd" => a.systemd = true,
             "--force" => a.force = true,
             other => return Err(format!("unknown helper flag {other}")),
         }
@@ -119,7 +123,7 @@ fn create(a: &Args) -> Result<u32, String> {
         .validate_id()
         .map_err(|e| lc_err("container id", e))?
         .as_init(bundle)
-        .with_systemd(false)
+        .with_systemd(a.systemd)
         .with_detach(true)
         .with_no_pivot(a.no_pivot)
         .build()

@@ -588,6 +588,7 @@ exit 0
                 bundle: dir.join("bundle"),
                 pid_file: dir.join("init.pid"),
                 no_pivot_root: true,
+                systemd: false,
                 stdio,
             })
             .await
@@ -766,6 +767,7 @@ exit 0
                 bundle: bad.clone(),
                 pid_file: bad.join("init.pid"),
                 no_pivot_root: false,
+                systemd: false,
                 stdio: stdio_to(&bad.join("out")),
             })
             .await
@@ -787,6 +789,7 @@ exit 0
                 bundle: good.clone(),
                 pid_file: good.join("init.pid"),
                 no_pivot_root: false,
+                systemd: false,
                 stdio: stdio_to(&out),
             })
             .await
