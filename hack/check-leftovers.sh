@@ -28,7 +28,9 @@ shopt -s nullglob
 for p in /run/containerd/rust/*/{e2e,cri}-* /run/containerd/rust/*/.bundles/{e2e,cri}-*; do
   problems+=("runtime state $p")
 done
-for p in /sys/fs/cgroup/*/*/{e2e,cri}-*; do
+# v1: /sys/fs/cgroup/<controller>/<namespace>/<id>; v2: /sys/fs/cgroup/<namespace>/<id>,
+# and the systemd driver's scopes (e2e-<id>.scope, cri-containerd-<id>.scope).
+for p in /sys/fs/cgroup/*/{e2e,cri}-* /sys/fs/cgroup/*/*/{e2e,cri}-* /sys/fs/cgroup/*.slice/*{e2e,cri}-*.scope; do
   problems+=("cgroup $p")
 done
 while read -r m; do
@@ -52,7 +54,10 @@ if [[ -s "$DIR/cni/bridge" ]]; then
   while read -r t; do
     [[ -n "$t" ]] && problems+=("k8s.io task $t")
   done < <(ctr_k8s tasks ls -q 2>/dev/null || echo "(ctr tasks ls failed)")
-  for p in /run/containerd/rust/k8s.io/* /sys/fs/cgroup/*/{e2e-cri,cri}-*; do
+  # Pod cgroups: cgroupfs parents (/e2e-cri-*), the kubelet-style slices
+  # the systemd driver's test stops (kubepods-burstable-pode2e_cri_*.slice).
+  for p in /run/containerd/rust/k8s.io/* /sys/fs/cgroup/*/{e2e-cri,cri}-* /sys/fs/cgroup/{e2e-cri,cri}-* \
+    /sys/fs/cgroup/kubepods.slice/*/*e2e_cri*.slice /sys/fs/cgroup/kubepods.slice/*/*/cri-containerd-*.scope; do
     problems+=("CRI leftover $p")
   done
   while read -r m; do

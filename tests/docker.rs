@@ -139,13 +139,8 @@ fn leftovers(id: &str, merged: &Path) -> Vec<String> {
             found.push(format!("state dir {}", p.display()));
         }
     }
-    if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
-        for ctl in dirs.flatten() {
-            let p = ctl.path().join("docker").join(id);
-            if p.exists() {
-                found.push(format!("cgroup {}", p.display()));
-            }
-        }
+    for p in common::cgroup_dirs(&format!("/docker/{id}")) {
+        found.push(format!("cgroup {}", p.display()));
     }
     let merged = merged.to_string_lossy();
     for line in std::fs::read_to_string("/proc/self/mountinfo")

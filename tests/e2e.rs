@@ -5,6 +5,7 @@ mod common;
 mod resources;
 mod robust;
 mod soak;
+mod systemd;
 
 use std::io::Read;
 use std::process::Stdio;

@@ -3,10 +3,10 @@
 //! the shim's own socket where containerd would not pass a bad request on.
 #![allow(dead_code)]
 
-#[path = "../shared/cgroup_procs.rs"]
-mod cgroup_procs;
+#[path = "../shared/cgroup_fs.rs"]
+pub mod cgroup_fs;
 #[allow(unused_imports)] // hack/bench includes this module too
-pub use cgroup_procs::cgroup_procs;
+pub use cgroup_fs::{cgroup_dir, cgroup_dirs, cgroup_of, cgroup_procs, is_v2, read_cgroup_file};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -260,13 +260,8 @@ pub fn leftovers(id: &str) -> Vec<String> {
             found.push(format!("mount {line}"));
         }
     }
-    if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
-        for ctl in dirs.flatten() {
-            let p = ctl.path().join(NAMESPACE).join(id);
-            if p.exists() {
-                found.push(format!("cgroup {}", p.display()));
-            }
-        }
+    for p in cgroup_dirs(&format!("/{NAMESPACE}/{id}")) {
+        found.push(format!("cgroup {}", p.display()));
     }
     found
 }

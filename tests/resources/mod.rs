@@ -10,12 +10,9 @@ use containerd_shim_protos::api;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use ttrpc::Code;
 
-/// The container's cgroup directory in one v1 hierarchy.
-fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
-    PathBuf::from("/sys/fs/cgroup")
-        .join(controller)
-        .join(NAMESPACE)
-        .join(id)
+/// The container's cgroup path, as ctr's default spec names it.
+fn cgroup_path(id: &str) -> String {
+    format!("/{NAMESPACE}/{id}")
 }
 
 /// The counter the container below writes into its own /tmp, read from the
@@ -47,12 +44,12 @@ fn pause_freezes_and_resume_thaws() {
     });
     ctr_ok(&["task", "pause", &id]);
     assert_eq!(task_status(&id).as_deref(), Some("PAUSED"));
-    assert_eq!(
-        std::fs::read_to_string(cgroup_dir("freezer", &id).join("freezer.state"))
-            .unwrap()
-            .trim(),
-        "FROZEN"
+    let frozen = read_cgroup_file(
+        &cgroup_path(&id),
+        ("freezer", "freezer.state"),
+        "cgroup.freeze",
     );
+    assert_eq!(frozen, if is_v2() { "1" } else { "FROZEN" });
     let frozen_at = counter(&id);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -102,11 +99,21 @@ fn metrics_show_the_containers_cgroup() {
             })
             .unwrap_or_else(|| panic!("no {name} in ctr task metrics:\n{out}"))
     };
+    // ctr prints v1's and v2's metrics under their own names.
+    let (limit, usage, cpu) = if is_v2() {
+        ("memory.usage_limit", "memory.usage", "cpu.usage_usec")
+    } else {
+        (
+            "memory.limit_in_bytes",
+            "memory.usage_in_bytes",
+            "cpuacct.usage",
+        )
+    };
     let out = ctr_ok(&["task", "metrics", &id]);
-    assert_eq!(value(&out, "memory.limit_in_bytes"), 67108864, "{out}");
-    assert!(value(&out, "memory.usage_in_bytes") > 0, "{out}");
+    assert_eq!(value(&out, limit), 67108864, "{out}");
+    assert!(value(&out, usage) > 0, "{out}");
     assert_eq!(value(&out, "pids.current"), 1, "{out}");
-    assert!(value(&out, "cpuacct.usage") > 0, "{out}");
+    assert!(value(&out, cpu) > 0, "{out}");
 
     // Stopped and not yet deleted: its cgroup is still there, and so are its
     // stats, as the Go shim answers them (containerd 2.2+ asks after every
@@ -116,12 +123,12 @@ fn metrics_show_the_containers_cgroup() {
         task_status(&id).as_deref() == Some("STOPPED")
     });
     let out = ctr_ok(&["task", "metrics", &id]);
-    assert_eq!(value(&out, "memory.limit_in_bytes"), 67108864, "{out}");
+    assert_eq!(value(&out, limit), 67108864, "{out}");
     assert_eq!(value(&out, "pids.current"), 0, "{out}");
-    assert!(value(&out, "cpuacct.usage") > 0, "{out}");
+    assert!(value(&out, cpu) > 0, "{out}");
 }
 
-fn update_request(id: &str, resources: serde_json::Value) -> api::UpdateTaskRequest {
+pub fn update_request(id: &str, resources: serde_json::Value) -> api::UpdateTaskRequest {
     let mut any = Any::new();
     any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
     any.value = serde_json::to_vec(&resources).unwrap();
@@ -143,15 +150,16 @@ fn update_reaches_the_cgroup_and_a_stopped_task_refuses_it() {
     client
         .update(ttrpc_ctx(), &update_request(&running, limits.clone()))
         .expect("Update");
-    let read = |ctl: &str, file: &str| {
-        std::fs::read_to_string(cgroup_dir(ctl, &running).join(file))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    assert_eq!(read("memory", "memory.limit_in_bytes"), "33554432");
-    assert_eq!(read("cpu", "cpu.shares"), "512");
-    assert_eq!(read("pids", "pids.max"), "64");
+    let read = |v1: (&str, &str), v2: &str| read_cgroup_file(&cgroup_path(&running), v1, v2);
+    assert_eq!(
+        read(("memory", "memory.limit_in_bytes"), "memory.max"),
+        "33554432"
+    );
+    // v2: shares 512 as cpu.weight, by the OCI conversion runc and crun use
+    // (1 + (shares - 2) * 9999 / 262142).
+    let weight = if is_v2() { "20" } else { "512" };
+    assert_eq!(read(("cpu", "cpu.shares"), "cpu.weight"), weight);
+    assert_eq!(read(("pids", "pids.max"), "pids.max"), "64");
 
     expect_code(
         client.update(ttrpc_ctx(), &update_request(&stopped, limits)),
@@ -177,8 +185,14 @@ fn a_container_out_of_memory_gets_an_oom_event_and_137() {
         &["sh", "-c", "tail /dev/zero"],
     );
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    // Before the exit, as Kubernetes needs it to report OOMKilled.
     let topics = events.stop_topics(&id);
-    assert!(topics.iter().any(|t| t == "/tasks/oom"), "{topics:?}");
+    let oom = topics.iter().position(|t| t == "/tasks/oom");
+    let exit = topics.iter().position(|t| t == "/tasks/exit");
+    assert!(
+        matches!((oom, exit), (Some(o), Some(e)) if o < e),
+        "no /tasks/oom before /tasks/exit: {topics:?}"
+    );
     assert_no_leftovers(&id);
 }
 
@@ -250,8 +264,8 @@ fn binary_name_runs_the_lifecycle_through_runc() {
             &update_request(&id, serde_json::json!({"pids": {"limit": 50}})),
         )
         .expect("Update through runc");
-    let pids_max = std::fs::read_to_string(cgroup_dir("pids", &id).join("pids.max")).unwrap();
-    assert_eq!(pids_max.trim(), "50");
+    let pids_max = read_cgroup_file(&cgroup_path(&id), ("pids", "pids.max"), "pids.max");
+    assert_eq!(pids_max, "50");
     ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
     wait_until(
         "the runc container to stop",
@@ -310,10 +324,10 @@ impl Drop for TestCgroup {
 #[test]
 fn runtime_options_place_the_shim_and_own_the_pipes() {
     let id = unique_id("shimopts");
-    // A cgroup for the shim, in the pids hierarchy only; dropped after the
-    // container (declared first, dropped last).
+    // A cgroup for the shim (on v1 in the pids hierarchy only); dropped
+    // after the container (declared first, dropped last).
     let cg_name = format!("/{id}-shim");
-    let cg_dir = PathBuf::from(format!("/sys/fs/cgroup/pids{cg_name}"));
+    let cg_dir = cgroup_dir("pids", &cg_name);
     std::fs::create_dir_all(&cg_dir).unwrap();
     let cgroup = TestCgroup(cg_dir);
     let _cleanup = Cleanup(vec![id.clone()]);
@@ -342,10 +356,13 @@ fn runtime_options_place_the_shim_and_own_the_pipes() {
     ]);
     let shim = shim_pid(&id);
     let cgroups = std::fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
+    let line = if is_v2() {
+        format!("0::{cg_name}")
+    } else {
+        format!(":pids:{cg_name}")
+    };
     assert!(
-        cgroups
-            .lines()
-            .any(|l| l.ends_with(&format!(":pids:{cg_name}"))),
+        cgroups.lines().any(|l| l.ends_with(&line)),
         "the shim is not in {cg_name}:\n{cgroups}"
     );
     // One step above containerd's OOM score, as containerd-shim-runc-v2.

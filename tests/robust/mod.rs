@@ -364,19 +364,28 @@ fn a_table_of_bad_requests_gets_the_codes_containerd_expects_and_the_shim_keeps_
     unknown_fs.type_ = "nosuchfs".into();
     unknown_fs.source = "none".into();
     let own = own_root.to_string();
+    // A slice path needs the systemd driver: without systemd it is refused;
+    // with it, a slice name systemd cannot take is.
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    let (slice, slice_code) = if systemd {
+        ("e2e--bad.slice:e2e:slice", Code::INVALID_ARGUMENT)
+    } else {
+        ("system.slice:e2e:slice", Code::FAILED_PRECONDITION)
+    };
     let mut slice_path = own_root.clone();
-    slice_path["linux"]["cgroupsPath"] = "system.slice:e2e:slice".into();
+    slice_path["linux"]["cgroupsPath"] = slice.into();
     rows.extend([
         bad(
-            "Create with a systemd slice cgroupsPath (the embedded runtime has no systemd driver)",
+            "Create with a systemd slice cgroupsPath that cannot be had here (no systemd, or \
+             an invalid slice name)",
             create(
                 new_id("slice"),
                 bundles.make("slice", Some(&slice_path.to_string())),
                 vec![],
                 none,
             ),
-            Code::FAILED_PRECONDITION,
-            "system.slice:e2e:slice",
+            slice_code,
+            slice,
         ),
         bad(
             "Create with a rootfs that does not exist",

@@ -4,9 +4,9 @@
 
 use std::process::{Command, Output};
 
-#[path = "../../shared/cgroup_procs.rs"]
-mod cgroup_procs;
-pub use cgroup_procs::cgroup_procs;
+#[path = "../../shared/cgroup_fs.rs"]
+pub mod cgroup_fs;
+pub use cgroup_fs::{cgroup_dir, cgroup_dirs, cgroup_of, cgroup_procs, is_v2, read_cgroup_file};
 
 pub const NAMESPACE: &str = "default";
 pub const RUNTIME: &str = "io.containerd.rust.v2";

@@ -26,6 +26,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use shim_api_tests::{cgroup_dirs, cgroup_fs};
+
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
     ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, ContainerStatus,
@@ -219,7 +221,15 @@ impl Pod {
         let log_dir = PathBuf::from(test_dir).join("pods").join(&uid);
         // kubelet creates the pod's log directory before RunPodSandbox.
         std::fs::create_dir_all(&log_dir).unwrap();
-        let cgroup_parent = format!("/{uid}");
+        let cgroup_parent = match CgroupDriver::of_node() {
+            CgroupDriver::Cgroupfs => format!("/{uid}"),
+            // As the kubelet's systemd driver names a Burstable pod's slice
+            // (dashes in the uid escaped, as systemd's slice names nest on
+            // them).
+            CgroupDriver::Systemd => {
+                format!("kubepods-burstable-pod{}.slice", uid.replace('-', "_"))
+            }
+        };
         let config = PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
                 name: name.into(),
@@ -281,14 +291,67 @@ impl Pod {
     }
 
     /// The pod cgroups kubelet would remove (libcontainer removes only the
-    /// containers' own).
+    /// containers' own): the cgroupfs directory, or the pod's slice, which
+    /// the kubelet's systemd driver stops.
     fn remove_cgroup_parents(&self) {
-        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
-            for d in dirs.flatten() {
-                let _ =
-                    std::fs::remove_dir(d.path().join(self.cgroup_parent.trim_start_matches('/')));
+        match CgroupDriver::of_node() {
+            CgroupDriver::Cgroupfs => {
+                for d in cgroup_dirs(&self.cgroup_parent) {
+                    let _ = std::fs::remove_dir(d);
+                }
+            }
+            CgroupDriver::Systemd => {
+                let out = std::process::Command::new("systemctl")
+                    .args(["stop", &self.cgroup_parent])
+                    .output()
+                    .expect("run systemctl");
+                assert!(
+                    out.status.success(),
+                    "systemctl stop {}: {}",
+                    self.cgroup_parent,
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         }
+    }
+
+    /// The cgroup of container `id` of this pod, below the hierarchy's
+    /// root: `<parent>/<id>` with cgroupfs; with systemd the scope
+    /// `cri-containerd-<id>.scope` in the pod's slice, which systemd nests
+    /// as `/kubepods.slice/kubepods-burstable.slice/<pod slice>`.
+    fn container_cgroup(&self, id: &str) -> String {
+        match CgroupDriver::of_node() {
+            CgroupDriver::Cgroupfs => format!("{}/{id}", self.cgroup_parent),
+            CgroupDriver::Systemd => format!(
+                "/kubepods.slice/kubepods-burstable.slice/{}/cri-containerd-{id}.scope",
+                self.cgroup_parent
+            ),
+        }
+    }
+}
+
+/// How the node's kubelet would name cgroups: CRI_CGROUP_DRIVER, which the
+/// harness sets to `systemd` on the node where systemd runs as init
+/// (hack/uml/), else cgroupfs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CgroupDriver {
+    Cgroupfs,
+    Systemd,
+}
+
+impl CgroupDriver {
+    fn of_node() -> CgroupDriver {
+        let driver = match std::env::var("CRI_CGROUP_DRIVER").as_deref() {
+            Ok("systemd") => CgroupDriver::Systemd,
+            Ok("cgroupfs") | Err(_) => CgroupDriver::Cgroupfs,
+            Ok(other) => panic!("CRI_CGROUP_DRIVER={other}: systemd or cgroupfs"),
+        };
+        let systemd_runs = Path::new("/run/systemd/system").is_dir();
+        assert!(
+            driver == CgroupDriver::Cgroupfs || systemd_runs,
+            "CRI_CGROUP_DRIVER=systemd, but systemd does not run here"
+        );
+        driver
     }
 }
 
@@ -376,22 +439,10 @@ async fn sandbox_pid(cri: &mut Cri, pod_id: &str) -> u32 {
         .unwrap_or_else(|| panic!("sandbox info has no pid: {text}")) as u32
 }
 
-/// The cgroup.procs of container `id` of the pod (v1: the memory hierarchy;
-/// CRI's cgroupfs driver puts it at <cgroup_parent>/<id>); empty once the
-/// cgroup is gone.
+/// The pids in the cgroup of container `id` of the pod (`Pod::
+/// container_cgroup`); empty once the cgroup is gone.
 fn container_procs(pod: &Pod, id: &str) -> Vec<u32> {
-    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
-    let hierarchy = if v1 {
-        "/sys/fs/cgroup/memory"
-    } else {
-        "/sys/fs/cgroup"
-    };
-    let p = format!("{hierarchy}{}/{id}/cgroup.procs", pod.cgroup_parent);
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    cgroup_fs::procs_in(&pod.container_cgroup(id))
 }
 
 /// Runs `body` against a fresh pod named `name` (RunPodSandbox with the
@@ -551,10 +602,10 @@ async fn cri_pod_runs_in_one_shim() {
     // libcontainer removed every container's cgroup; the pod's own (the
     // parent, kubelet's to remove) goes now.
     for id in &container_ids {
-        let p = format!("/sys/fs/cgroup/memory{}/{id}", pod.cgroup_parent);
+        let left = cgroup_dirs(&pod.container_cgroup(id));
         assert!(
-            !Path::new(&p).exists(),
-            "cgroup {p} left after RemovePodSandbox"
+            left.is_empty(),
+            "cgroups {left:?} left after RemovePodSandbox"
         );
     }
     pod.remove_cgroup_parents();

@@ -8,7 +8,7 @@ use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::UpdateTaskRequest;
 use containerd_client::tonic::{Code, Request};
 use containerd_client::with_namespace;
-use shim_api_tests::{ctr, ctr_ok, env, NAMESPACE, RUNTIME};
+use shim_api_tests::{cgroup_fs, ctr, ctr_ok, env, read_cgroup_file, NAMESPACE, RUNTIME};
 
 /// A detached container of ours, removed (with its task) on drop.
 struct Task(String);
@@ -52,23 +52,17 @@ impl Task {
     }
 
     fn procs(&self) -> Vec<u32> {
-        let p = format!("/sys/fs/cgroup/memory/{NAMESPACE}/{}/cgroup.procs", self.0);
-        std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("read {p}: {e}"))
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        let procs = cgroup_fs::procs_in(&format!("/{NAMESPACE}/{}", self.0));
+        assert!(!procs.is_empty(), "no process in {}'s cgroup", self.0);
+        procs
     }
 
     fn memory_limit(&self) -> String {
-        let p = format!(
-            "/sys/fs/cgroup/memory/{NAMESPACE}/{}/memory.limit_in_bytes",
-            self.0
-        );
-        std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("read {p}: {e}"))
-            .trim()
-            .to_string()
+        read_cgroup_file(
+            &format!("/{NAMESPACE}/{}", self.0),
+            ("memory", "memory.limit_in_bytes"),
+            "memory.max",
+        )
     }
 }
 
