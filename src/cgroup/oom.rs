@@ -208,13 +208,16 @@ struct Shared {
     state: Mutex<State>,
 }
 
+/// Where the container id of an OOM goes.
+type OomSink = Box<dyn Fn(&str) + Send>;
+
 #[derive(Default)]
 struct State {
     watches: HashMap<String, Watch>,
     /// The last eventfd token given out.
     last_token: u64,
     /// Where OOMs go (`on_oom`).
-    sinks: Vec<Box<dyn Fn(&str) + Send>>,
+    sinks: Vec<OomSink>,
     /// The kernel's log of OOM kills (v2), for cgroups that are gone before
     /// their memory.events is read.
     log: Option<OomLog>,
