@@ -105,7 +105,7 @@ pub fn embedded_features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": crate::capabilities::NAMES.as_slice(),
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false },
             "seccomp": {
                 "enabled": true,
                 "actions": [
