@@ -862,7 +862,15 @@ fn binary_v2_log_uri_wants_a_ready_byte() {
 
 /// Runs ctr with `input` on its stdin, closed a moment after the task exists
 /// (ctr 1.6 forwards end of input only once the task was created).
-fn ctr_with_stdin(args: &[&str], input: Vec<u8>) -> std::process::Output {
+/// Runs ctr with `input` on its stdin, which stays open until `ready`
+/// says ctr has the process: ctr sends CloseIO (the container's EOF) only
+/// then, and an EOF before it would leave the container reading forever
+/// (on a slow node a create takes seconds).
+fn ctr_with_stdin(
+    args: &[&str],
+    input: Vec<u8>,
+    ready: impl Fn() -> bool + Send + 'static,
+) -> std::process::Output {
     use std::io::Write;
     let mut child = ctr_cmd(args)
         .stdin(Stdio::piped())
@@ -873,12 +881,19 @@ fn ctr_with_stdin(args: &[&str], input: Vec<u8>) -> std::process::Output {
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         stdin.write_all(&input).unwrap();
-        std::thread::sleep(Duration::from_millis(1000));
+        wait_until("ctr to have the process", Duration::from_secs(120), &ready);
+        std::thread::sleep(Duration::from_millis(200));
         drop(stdin);
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out
+}
+
+/// Whether the task `id` exists (ctr run has created it).
+fn task_exists(id: &str) -> impl Fn() -> bool + Send + 'static {
+    let id = id.to_string();
+    move || task_status(&id).is_some()
 }
 
 #[test]
@@ -888,6 +903,7 @@ fn stdin_reaches_run_and_exec_intact() {
     let out = ctr_with_stdin(
         &["run", "--rm", "--runtime", RUNTIME, &image, &id, "cat"],
         b"data\n".to_vec(),
+        task_exists(&id),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "data\n");
@@ -908,6 +924,7 @@ fn stdin_reaches_run_and_exec_intact() {
             "-c",
         ],
         payload.clone(),
+        task_exists(&id2),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), expected.trim());
@@ -915,9 +932,19 @@ fn stdin_reaches_run_and_exec_intact() {
     let id3 = unique_id("stdinexec");
     let _cleanup = Cleanup(vec![id3.clone()]);
     run_detached(&id3, &[], &["sleep", "1000"]);
+    // ctr has the exec once it runs: a second process in the container.
+    let holder = id3.clone();
     let out = ctr_with_stdin(
         &["task", "exec", "--exec-id", "in", &id3, "wc", "-c"],
         payload,
+        move || {
+            ctr(&["task", "ps", &holder])
+                .stdout
+                .split(|b| *b == b'\n')
+                .filter(|l| l.first().is_some_and(u8::is_ascii_digit))
+                .count()
+                >= 2
+        },
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), expected.trim());
