@@ -50,6 +50,11 @@ mount_out() {
 case "${UML_MODE:-}" in
   plain)
     mkdir -p /dev/pts /dev/shm
+    # What udev/systemd would make: bash's <(...) needs /dev/fd.
+    ln -sfn /proc/self/fd /dev/fd
+    ln -sfn /proc/self/fd/0 /dev/stdin
+    ln -sfn /proc/self/fd/1 /dev/stdout
+    ln -sfn /proc/self/fd/2 /dev/stderr
     mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts || die "mount /dev/pts failed"
     ln -sf pts/ptmx /dev/ptmx
     mount -t tmpfs -o mode=1777 tmpfs /dev/shm || die "mount /dev/shm failed"
