@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (idempotently, via apt-get) the Debian packages needed to build and
 # test containerd-shim-rust-v2: containerd, runc, a static busybox for the test
-# image, build deps (libseccomp, pkg-config, protoc) and test tooling.
+# image, build deps (libseccomp, pkg-config, protoc) and test tooling,
+# user-mode-linux and dbus for the cgroup v2 node (hack/uml/boot.sh: its
+# systemd set-up runs the host's systemd and dbus).
 # Only packages that are missing are installed; `apt-get update` runs only then.
 # No system containerd is started or used by our tests (they run a private one,
 # see hack/containerd-up.sh).
@@ -10,6 +12,7 @@ set -euo pipefail
 PKGS=(
   containerd runc busybox-static libseccomp-dev pkg-config protobuf-compiler
   iptables containernetworking-plugins util-linux procps psmisc
+  user-mode-linux dbus
 )
 
 missing=()
