@@ -5,8 +5,9 @@
 # Usage: hack/build-image.sh OUT_TAR [NAME]
 #   NAME defaults to docker.io/library/busybox:latest
 #   env BUSYBOX overrides the busybox binary (default /bin/busybox)
-#   env IMAGE_CMD is the image config's Cmd as a JSON array (default ["sh"]);
-#     hack/containerd-up.sh builds its CRI pause image with it. The cache
+#   env IMAGE_CMD is the image config's Cmd as a JSON array (default ["sh"],
+#     and for NAME localhost/containerd-shim-rust-v2/pause:latest, the CRI
+#     pause image hack/containerd-up.sh imports, a pid 1 that waits). The cache
 #     below does not look at it: use one OUT_TAR per Cmd.
 #   env EXTRA_LAYERS=N adds N layers on top, layer i holding /layers/<i>
 #     (an image of many layers: its overlay mount options exceed a page).
@@ -26,6 +27,11 @@ if [[ $# -lt 1 || $# -gt 2 ]]; then
 fi
 OUT=$1
 NAME=${2:-docker.io/library/busybox:latest}
+# The CRI pause image's command: pid 1 that waits for its SIGKILL (or exits
+# on TERM).
+if [[ "$NAME" == localhost/containerd-shim-rust-v2/pause:latest && -z "${IMAGE_CMD:-}" ]]; then
+  IMAGE_CMD='["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]'
+fi
 BUSYBOX=$(readlink -f "${BUSYBOX:-/bin/busybox}")
 [[ -x "$BUSYBOX" ]] || { echo "build-image: $BUSYBOX not found (run hack/install-deps.sh)" >&2; exit 1; }
 

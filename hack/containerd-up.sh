@@ -303,9 +303,8 @@ if ((CRI)); then
   # io.containerd.grpc.v1, id cri, in 1.x and 2.x).
   run_ctr plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" && $NF == "ok" {f = 1} END {exit !f}' ||
     fail "the CRI plugin did not load: $(run_ctr plugins ls | grep -wF cri || true)"
-  # The pause container: pid 1 that waits for its SIGKILL (or exits on TERM).
-  IMAGE_CMD='["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]' \
-    bash "$HACK/build-image.sh" "$PAUSE_IMAGE_TAR" "$PAUSE_IMAGE"
+  # The pause container (build-image.sh knows its command).
+  bash "$HACK/build-image.sh" "$PAUSE_IMAGE_TAR" "$PAUSE_IMAGE"
   for tar in "$TEST_IMAGE_TAR" "$PAUSE_IMAGE_TAR"; do
     "$CTR_BIN" --address "$SOCK" -n k8s.io images import "$tar" || fail "image import of $tar into k8s.io failed"
   done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what the tests need,
 # builds the shim, runs the unit tests, then, for each containerd version
-# (default: 1.6 1.7 2.1 2.2 2.3; override with CONTAINERD_VERSIONS="2.3"), the
+# (default: 1.6 1.7 2.1 2.2 2.3; override with CONTAINERD_VERSIONS="2.3", or "" for none), the
 # end-to-end tests against a private containerd of that version (its own
 # root, state dir and sockets; runc left off its PATH so the embedded
 # runtime must do all the work; a 200-cycle soak of one pod shim among them),
@@ -15,13 +15,15 @@
 # CRI plugin, runtime handler `rust`) against a second private containerd of
 # that version started with CRI=1 (CRI plugin, pause image, CNI bridge), the
 # same leftover check (sandboxes, netns, veths, IPs too) and, after it is
-# down, a check that its bridge is gone.
+# down, a check that its bridge is gone;
+# then all of that but Docker again on a cgroup v2 kernel, without and with
+# systemd as init (hack/uml/, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 # shellcheck source=lib/paths.sh
 source hack/lib/paths.sh
-VERSIONS=${CONTAINERD_VERSIONS:-1.6 1.7 2.1 2.2 2.3}
+VERSIONS=${CONTAINERD_VERSIONS-1.6 1.7 2.1 2.2 2.3}
 
 hack/install-deps.sh
 # One feature set for every build, so the shim binary is built once.
@@ -110,4 +112,36 @@ for version in $VERSIONS; do
   fi
   unset CRI_ADDRESS CRI_PAUSE_IMAGE CRI_BRIDGE
 done
-echo "== all tests passed on containerd: $VERSIONS"
+# The cgroup v2 node (hack/uml/): user-mode-linux, a real cgroup v2 kernel
+# over the host's files, once without systemd (the cgroupfs driver) and once
+# with systemd as init (the systemd driver, kubelet-style slices); there
+# hack/uml/suite.sh runs the end-to-end, Tasks API and CRI tests against a
+# containerd of UML_CONTAINERD (default 2.3). V2_NODE_MODES picks the
+# set-ups (default "plain systemd"). The guest has no cargo: the test
+# binaries built above are handed to it by path.
+test_binary() { # NAME CARGO-ARGS...: the executable of test target NAME
+  local name=$1
+  shift
+  cargo test "$@" --no-run --message-format=json 2>/dev/null |
+    grep -F "\"name\":\"$name\"" | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | tail -n 1
+}
+UML_CONTAINERD=${UML_CONTAINERD:-2.3}
+for mode in ${V2_NODE_MODES-plain systemd}; do
+  echo "== cgroup v2 node ($mode) on containerd $UML_CONTAINERD"
+  hack/uml/prepare.sh "$UML_CONTAINERD" >/dev/null
+  env_file=$(mktemp /tmp/shim-uml-env.XXXXXX)
+  {
+    echo "UNIT_BIN=$(test_binary containerd_shim_rust_v2 "${FEATURES[@]}" --lib)"
+    echo "E2E_BIN=$(test_binary e2e "${FEATURES[@]}" --test e2e)"
+    echo "API_TASKS_BIN=$(test_binary tasks --release --locked -p shim-api-tests --test tasks)"
+    echo "API_HOST_BINARY_BIN=$(test_binary host_binary --release --locked -p shim-api-tests --test host_binary)"
+    echo "API_CRI_BIN=$(test_binary cri --release --locked -p shim-api-tests --test cri)"
+    echo "UML_CONTAINERD=$UML_CONTAINERD"
+  } >"$env_file"
+  if ! UML_ENV=$env_file SHIM_RELEASE_DIR=$SHIM_RELEASE_DIR hack/uml/boot.sh "$mode" hack/uml/suite.sh; then
+    echo "== FAILED on the cgroup v2 node ($mode)" >&2
+    exit 1
+  fi
+  rm -f "$env_file"
+done
+echo "== all tests passed on containerd: $VERSIONS; cgroup v2 node: ${V2_NODE_MODES-plain systemd}"

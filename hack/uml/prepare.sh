@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Prepares, on the HOST, what the cgroup v2 node's jobs read from the
 # read-only /var/cache/containerd-shim-rust-v2 (the guest cannot write
-# there): the containerd releases (hack/fetch-containerd.sh) and the busybox
-# test image tarball, built by this checkout's hack/build-image.sh (in the
-# guest, hack/containerd-up.sh only finds it up to date if it is newer than
-# that script). Builds no shim: SHIM_RELEASE_DIR's binaries are the caller's.
+# there): the containerd releases (hack/fetch-containerd.sh), and the busybox
+# test image and the CRI pause image tarballs, built by this checkout's
+# hack/build-image.sh (in the guest, hack/containerd-up.sh only finds them up
+# to date if they are newer than that script). Builds no shim:
+# SHIM_RELEASE_DIR's binaries are the caller's.
 #
 # Usage: hack/uml/prepare.sh [VERSION...]   (default: 2.3)
 # Prints the bin dir of each version, one a line.
@@ -14,4 +15,6 @@ cd "$(dirname "$0")/../.."
 for v in "$@"; do
   hack/fetch-containerd.sh "$v"
 done
-bash hack/build-image.sh "${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2/busybox.tar" >&2
+cache=${XDG_CACHE_HOME:-/var/cache}/containerd-shim-rust-v2
+bash hack/build-image.sh "$cache/busybox.tar" >&2
+bash hack/build-image.sh "$cache/pause.tar" localhost/containerd-shim-rust-v2/pause:latest >&2

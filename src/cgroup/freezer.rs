@@ -192,9 +192,10 @@ mod tests {
         assert_eq!(calls, 3);
     }
 
-    /// A real v1 freezer cgroup holding a sleeping process.
+    /// A real cgroup (v1: its freezer hierarchy; v2: cgroup.freeze)
+    /// holding a sleeping process.
     #[test]
-    fn freezes_and_thaws_a_real_v1_cgroup() {
+    fn freezes_and_thaws_a_real_cgroup() {
         let Some(cg) = super::super::fixture::RealCgroup::create("freezer", "freeze") else {
             return;
         };
@@ -203,17 +204,27 @@ mod tests {
         let procs = cg.dir.join("cgroup.procs");
         let joined = poll(WAIT, || Ok(read(&procs)?.lines().any(|l| l == pid))).unwrap();
         assert!(joined, "{pid} never joined {}", cg.dir.display());
+        let (file, frozen, thawed) = match cg.layout {
+            Layout::V1 => ("freezer.state", "FROZEN", "THAWED"),
+            // v2: cgroup.events says whether the tasks have stopped.
+            Layout::V2 => ("cgroup.events", "frozen 1", "frozen 0"),
+        };
         let state = || {
-            read(&cg.dir.join("freezer.state"))
-                .unwrap()
-                .trim()
-                .to_string()
+            let text = read(&cg.dir.join(file)).unwrap();
+            match cg.layout {
+                Layout::V1 => text.trim().to_string(),
+                Layout::V2 => text
+                    .lines()
+                    .find(|l| l.starts_with("frozen "))
+                    .unwrap_or_default()
+                    .to_string(),
+            }
         };
 
         freeze(&cg.path).unwrap();
-        assert_eq!(state(), "FROZEN");
+        assert_eq!(state(), frozen);
         thaw(&cg.path).unwrap();
-        assert_eq!(state(), "THAWED");
+        assert_eq!(state(), thawed);
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -229,8 +229,9 @@ mod fixture {
     }
 
     /// Says why a test on the host's real cgroups cannot run here, or,
-    /// with SHIM_REAL_CGROUP_TESTS=1 (hack/test.sh sets it on a v1 host,
-    /// as CI's is), fails it: there, a skipped check would be a hole.
+    /// with SHIM_REAL_CGROUP_TESTS=1 (hack/test.sh sets it on its v1 host
+    /// and on the cgroup v2 node), fails it: there, a skipped check would
+    /// be a hole.
     pub fn skip(why: &str) {
         if std::env::var("SHIM_REAL_CGROUP_TESTS").as_deref() == Ok("1") {
             panic!("SHIM_REAL_CGROUP_TESTS=1, but {why}");
@@ -238,29 +239,47 @@ mod fixture {
         eprintln!("skipped, {why} (SHIM_REAL_CGROUP_TESTS=1 makes this a failure)");
     }
 
-    /// A real cgroup in one v1 hierarchy of this host, made for one test;
-    /// on drop, whatever it still holds is killed and it is removed.
+    /// A real cgroup of this host, made for one test: in one v1 hierarchy,
+    /// or on v2 in the unified one with the controller enabled; on drop,
+    /// whatever it still holds is killed and it is removed.
     pub struct RealCgroup {
-        /// Its directory, `/sys/fs/cgroup/<controller>/<path>`.
+        /// Its directory, `/sys/fs/cgroup/<controller>/<path>` on v1,
+        /// `/sys/fs/cgroup/<path>` on v2.
         pub dir: PathBuf,
         /// Its cgroups path, as a spec names it.
         pub path: String,
+        /// The layout it was made on.
+        pub layout: super::Layout,
     }
 
     impl RealCgroup {
-        /// A new cgroup in the v1 `controller` hierarchy. Where that cannot
-        /// be (not root, no such v1 hierarchy) it says why and returns None,
-        /// or with SHIM_REAL_CGROUP_TESTS=1 fails the test.
+        /// A new cgroup with `controller` (a v1 hierarchy's name; on v2,
+        /// `freezer` is the core's cgroup.freeze). Where that cannot be (not
+        /// root, no such hierarchy or controller) it says why and returns
+        /// None, or with SHIM_REAL_CGROUP_TESTS=1 fails the test.
         pub fn create(controller: &str, tag: &str) -> Option<RealCgroup> {
-            let hierarchy = Path::new(super::CGROUP_ROOT).join(controller);
+            let root = Path::new(super::CGROUP_ROOT);
+            let layout = super::layout();
+            let hierarchy = match layout {
+                super::Layout::V1 => root.join(controller),
+                super::Layout::V2 => root.to_path_buf(),
+            };
+            let v2_enabled = || {
+                controller == "freezer"
+                    || std::fs::read_to_string(root.join("cgroup.subtree_control"))
+                        .is_ok_and(|c| c.split_whitespace().any(|c| c == controller))
+            };
             let missing = if !nix::unistd::geteuid().is_root() {
                 Some("the tests do not run as root".to_string())
-            } else if super::layout() != super::Layout::V1 {
-                Some("this host has no cgroup v1".to_string())
-            } else if !hierarchy.join("cgroup.procs").exists() {
+            } else if layout == super::Layout::V1 && !hierarchy.join("cgroup.procs").exists() {
                 Some(format!(
                     "no v1 {controller} hierarchy at {}",
                     hierarchy.display()
+                ))
+            } else if layout == super::Layout::V2 && !v2_enabled() {
+                Some(format!(
+                    "the v2 controller {controller} is not enabled in {}/cgroup.subtree_control",
+                    root.display()
                 ))
             } else {
                 None
@@ -274,7 +293,7 @@ mod fixture {
             let path = format!("/shim-test-{tag}-{}-{n}", std::process::id());
             let dir = hierarchy.join(path.trim_start_matches('/'));
             std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-            Some(RealCgroup { dir, path })
+            Some(RealCgroup { dir, path, layout })
         }
 
         /// Runs the shell command `command` inside the cgroup: the shell
@@ -304,6 +323,10 @@ mod fixture {
             let freezer_state = self.dir.join("freezer.state");
             if freezer_state.exists() {
                 let _ = std::fs::write(freezer_state, "THAWED");
+            }
+            let freeze = self.dir.join("cgroup.freeze");
+            if freeze.exists() {
+                let _ = std::fs::write(freeze, "0");
             }
             let mut tries = 0;
             loop {

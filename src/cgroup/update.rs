@@ -727,13 +727,40 @@ mod tests {
         );
     }
 
-    /// On a real v1 memory cgroup, where the kernel refuses memsw below
-    /// memory: raising and lowering both limits needs the right order.
+    /// On a real v2 memory cgroup: the limit, swap alone, the reservation
+    /// and a unified key reach the kernel's files.
     #[test]
-    fn updates_a_real_v1_memory_cgroup() {
+    fn updates_a_real_memory_cgroup() {
         let Some(cg) = super::super::fixture::RealCgroup::create("memory", "update") else {
             return;
         };
+        if cg.layout == Layout::V1 {
+            return updates_a_real_v1_memory_cgroup(cg);
+        }
+        let read = |f: &str| {
+            std::fs::read_to_string(cg.dir.join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        let json = r#"{"memory":{"limit":16777216,"swap":33554432,"reservation":8388608},
+                       "unified":{"memory.high":"12582912"}}"#;
+        update(&cg.path, &resources(json)).unwrap();
+        assert_eq!(read("memory.max"), "16777216");
+        assert_eq!(read("memory.low"), "8388608");
+        assert_eq!(read("memory.high"), "12582912");
+        if cg.dir.join("memory.swap.max").exists() {
+            assert_eq!(read("memory.swap.max"), "16777216");
+        }
+        update(&cg.path, &resources(r#"{"memory":{"limit":-1}}"#)).unwrap();
+        assert_eq!(read("memory.max"), "max");
+        let e = update(&cg.path, &resources(r#"{"unified":{"memory.nope":"1"}}"#)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+
+    /// On a real v1 memory cgroup, where the kernel refuses memsw below
+    /// memory: raising and lowering both limits needs the right order.
+    fn updates_a_real_v1_memory_cgroup(cg: super::super::fixture::RealCgroup) {
         if !cg.dir.join("memory.memsw.limit_in_bytes").exists() {
             super::super::fixture::skip("no swap accounting (memory.memsw.*) on this host");
             return;

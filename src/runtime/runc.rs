@@ -685,18 +685,44 @@ exit 0
         }
     }
 
-    const V1_CONTROLLERS: [&str; 8] = [
-        "freezer", "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "blkio",
-    ];
-
+    /// The cgroup's freezer as v1 words: v1's freezer.state, or v2's
+    /// cgroup.freeze (1: FROZEN, 0: THAWED).
     fn freezer_state(cgroup: &str) -> String {
-        let p = Path::new("/sys/fs/cgroup/freezer")
-            .join(cgroup.trim_start_matches('/'))
-            .join("freezer.state");
-        std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-            .trim()
-            .to_string()
+        let rel = cgroup.trim_start_matches('/');
+        let v2 = crate::cgroup::layout() == crate::cgroup::Layout::V2;
+        let p = if v2 {
+            Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze")
+        } else {
+            Path::new("/sys/fs/cgroup/freezer")
+                .join(rel)
+                .join("freezer.state")
+        };
+        let text =
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+        match (v2, text.trim()) {
+            (true, "1") => "FROZEN".into(),
+            (true, "0") => "THAWED".into(),
+            (_, other) => other.to_string(),
+        }
+    }
+
+    /// Every directory of the cgroup at `path` (one per v1 hierarchy, or
+    /// the one on v2) that exists.
+    fn cgroup_dirs(path: &str) -> Vec<std::path::PathBuf> {
+        let rel = path.trim_start_matches('/');
+        let root = Path::new("/sys/fs/cgroup");
+        if crate::cgroup::layout() == crate::cgroup::Layout::V2 {
+            return [root.join(rel)]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect();
+        }
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|h| h.path().join(rel))
+            .filter(|p| p.exists())
+            .collect()
     }
 
     /// Force-deletes what a failed test left behind.
@@ -832,9 +858,11 @@ exit 0
 
         let resources: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 42}}"#).unwrap();
         rt.update("good", "", &resources).await.unwrap();
-        let pids_max = Path::new("/sys/fs/cgroup/pids")
-            .join(cgroup.trim_start_matches('/'))
-            .join("pids.max");
+        let pids_max = cgroup_dirs(&cgroup)
+            .into_iter()
+            .map(|d| d.join("pids.max"))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no pids.max for {cgroup}"));
         assert_eq!(std::fs::read_to_string(pids_max).unwrap().trim(), "42");
 
         let exited = reaper.subscribe(pid as i32);
@@ -856,13 +884,9 @@ exit 0
 
         rt.delete("good", false).await.unwrap();
         assert!(!root.join("good").exists(), "state dir left");
-        for c in V1_CONTROLLERS {
-            for cg in [cgroup.clone(), format!("{cgroup}-bad")] {
-                let p = Path::new("/sys/fs/cgroup")
-                    .join(c)
-                    .join(cg.trim_start_matches('/'));
-                assert!(!p.exists(), "cgroup {} left", p.display());
-            }
+        for cg in [cgroup.clone(), format!("{cgroup}-bad")] {
+            let left = cgroup_dirs(&cg);
+            assert!(left.is_empty(), "cgroups left: {left:?}");
         }
         // Deleting again is not an error; no scratch file is left.
         rt.delete("good", true).await.unwrap();
