@@ -18,7 +18,8 @@
 # Env (UML_ENV or UML_PASS): the test binaries, prebuilt on the host (the
 #   guest has no cargo): UNIT_BIN, E2E_BIN, API_TASKS_BIN, API_HOST_BINARY_BIN,
 #   API_CRI_BIN; UML_CONTAINERD (default 2.3), fetched on the host by
-#   hack/uml/prepare.sh; SOAK_CYCLES (default 60).
+#   hack/uml/prepare.sh; SOAK_CYCLES (default 60) and STDIN_LOAD_ROUNDS
+#   (default 10), fewer than on the host: the node is slow.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -32,7 +33,7 @@ done
 version=${UML_CONTAINERD:-2.3}
 bin=$(hack/fetch-containerd.sh "$version") ||
   fail "containerd $version is not in the cache: run hack/uml/prepare.sh $version on the host"
-export CTR_BIN=$bin/ctr SOAK_CYCLES=${SOAK_CYCLES:-60}
+export CTR_BIN=$bin/ctr SOAK_CYCLES=${SOAK_CYCLES:-60} STDIN_LOAD_ROUNDS=${STDIN_LOAD_ROUNDS:-10}
 if [[ "$UML_MODE" == systemd ]]; then
   export SHIM_NODE_SYSTEMD=1 CRI_CGROUP_DRIVER=systemd
 else

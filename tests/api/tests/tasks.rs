@@ -51,10 +51,15 @@ impl Task {
         panic!("task {} never {want}: {:?}", self.0, self.status());
     }
 
+    /// The pids in the task's cgroup, which must exist.
     fn procs(&self) -> Vec<u32> {
-        let procs = cgroup_fs::procs_in(&format!("/{NAMESPACE}/{}", self.0));
-        assert!(!procs.is_empty(), "no process in {}'s cgroup", self.0);
-        procs
+        let path = format!("/{NAMESPACE}/{}", self.0);
+        assert!(
+            !cgroup_fs::cgroup_dirs(&path).is_empty(),
+            "{}'s cgroup {path} is gone",
+            self.0
+        );
+        cgroup_fs::procs_in(&path)
     }
 
     fn memory_limit(&self) -> String {
