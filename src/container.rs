@@ -441,7 +441,7 @@ impl Container {
                 bundle: runtime_bundle,
                 pid_file: bundle.join("init.pid"),
                 no_pivot_root: opts.no_pivot_root,
-                systemd: driver == Driver::Systemd,
+                systemd: (driver == Driver::Systemd).then(|| spec_path.clone()),
                 stdio,
             })
             .await?;

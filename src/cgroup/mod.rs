@@ -14,6 +14,7 @@ mod location;
 mod oom;
 mod primer;
 mod stats;
+mod systemd_unit;
 pub mod update;
 
 pub use freezer::{freeze, thaw};
@@ -21,6 +22,7 @@ pub use location::{driver_for, resolve, Driver};
 pub use oom::OomWatcher;
 pub use primer::{keep_primed, prime_for};
 pub use stats::metrics;
+pub use systemd_unit::set_unit_properties;
 pub use update::{parse_resources, update};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

@@ -11,12 +11,14 @@
 //! that no process in a container ever has the host's file as its
 //! executable.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +29,7 @@ use super::sealed_exe::SealedExe;
 use super::{blocking, signal_directly, CreateOpts, ExecOpts, KillTarget, Runtime};
 use crate::error::{Error, IoContext, Result};
 use crate::io::dev_null;
+use crate::locked::Locked;
 use crate::reaper::Reaper;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use oci_spec::runtime::LinuxResources;
@@ -43,6 +46,9 @@ pub struct Embedded {
     /// libcontainer's state root, one per namespace, on tmpfs.
     root: PathBuf,
     reaper: Reaper,
+    /// The systemd scopes of the containers it created with systemd's
+    /// driver, by id: their `slice:prefix:name`.
+    units: Mutex<HashMap<String, String>>,
 }
 
 impl Embedded {
@@ -59,6 +65,7 @@ impl Embedded {
             sealed,
             root,
             reaper,
+            units: Mutex::new(HashMap::new()),
         })
     }
 
@@ -162,7 +169,7 @@ impl Runtime for Embedded {
         if opts.no_pivot_root {
             args.push("--no-pivot".into());
         }
-        if opts.systemd {
+        if opts.systemd.is_some() {
             args.push("--systemd".into());
         }
         if let Some(sock) = &opts.stdio.console_socket {
@@ -170,7 +177,12 @@ impl Runtime for Embedded {
         }
         let stdio = [opts.stdio.stdin, opts.stdio.stdout, opts.stdio.stderr];
         match self.run(args, Some(stdio)).await? {
-            Reply::Created { pid } => Ok(pid),
+            Reply::Created { pid } => {
+                if let Some(unit) = opts.systemd {
+                    self.units.locked().insert(opts.id, unit);
+                }
+                Ok(pid)
+            }
             other => Err(Error::Runtime(format!("unexpected helper reply {other:?}"))),
         }
     }
@@ -207,7 +219,9 @@ impl Runtime for Embedded {
         if force {
             args.push("--force".into());
         }
-        self.run(args, None).await.map(|_| ())
+        self.run(args, None).await?;
+        self.units.locked().remove(id);
+        Ok(())
     }
 
     /// The shim signals the container's processes itself (it is their
@@ -230,14 +244,19 @@ impl Runtime for Embedded {
 
     /// The cgroup's files, off the serving thread: lowering a memory limit
     /// below the usage makes the kernel reclaim before the write returns.
-    async fn update(
-        &self,
-        _id: &str,
-        cgroups_path: &str,
-        resources: &LinuxResources,
-    ) -> Result<()> {
-        let (path, resources) = (cgroups_path.to_string(), resources.clone());
-        blocking(move || crate::cgroup::update(&path, &resources)).await
+    /// A systemd scope's unit properties first (systemd writes them to the
+    /// cgroup again on every daemon-reload), then the cgroup's files, for
+    /// what no property covers.
+    async fn update(&self, id: &str, cgroups_path: &str, resources: &LinuxResources) -> Result<()> {
+        let unit = self.units.locked().get(id).cloned();
+        let (id, path, resources) = (id.to_string(), cgroups_path.to_string(), resources.clone());
+        blocking(move || {
+            if let Some(unit) = unit {
+                crate::cgroup::set_unit_properties(&unit, &id, &resources)?;
+            }
+            crate::cgroup::update(&path, &resources)
+        })
+        .await
     }
 
     async fn ps(&self, _id: &str, cgroups_path: &str) -> Result<Vec<u32>> {

@@ -38,9 +38,9 @@ pub struct CreateOpts {
     pub bundle: PathBuf,
     pub pid_file: PathBuf,
     pub no_pivot_root: bool,
-    /// The systemd cgroup driver makes the container's cgroup (a transient
-    /// scope), not the runtime itself.
-    pub systemd: bool,
+    /// The spec's `slice:prefix:name` when the systemd cgroup driver makes
+    /// the container's cgroup (a transient scope), not the runtime itself.
+    pub systemd: Option<String>,
     pub stdio: InitStdio,
 }
 

@@ -588,7 +588,7 @@ exit 0
                 bundle: dir.join("bundle"),
                 pid_file: dir.join("init.pid"),
                 no_pivot_root: true,
-                systemd: false,
+                systemd: None,
                 stdio,
             })
             .await
@@ -793,7 +793,7 @@ exit 0
                 bundle: bad.clone(),
                 pid_file: bad.join("init.pid"),
                 no_pivot_root: false,
-                systemd: false,
+                systemd: None,
                 stdio: stdio_to(&bad.join("out")),
             })
             .await
@@ -815,7 +815,7 @@ exit 0
                 bundle: good.clone(),
                 pid_file: good.join("init.pid"),
                 no_pivot_root: false,
-                systemd: false,
+                systemd: None,
                 stdio: stdio_to(&out),
             })
             .await

@@ -109,6 +109,19 @@ fn a_slice_path_runs_in_a_systemd_scope_that_delete_stops() {
         read_cgroup_file(&cgroup, ("pids", "pids.max"), "pids.max"),
         "40"
     );
+    // The unit's properties changed too: a daemon-reload, which writes them
+    // into the cgroup again, keeps the updated limits.
+    assert_eq!(unit_property(&unit, "MemoryMax"), "50331648");
+    assert_eq!(unit_property(&unit, "TasksMax"), "40");
+    let reload = Command::new("systemctl")
+        .arg("daemon-reload")
+        .status()
+        .unwrap();
+    assert!(reload.success());
+    assert_eq!(
+        read_cgroup_file(&cgroup, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        "50331648"
+    );
     assert_eq!(
         read_cgroup_file(&cgroup, ("memory", "memory.limit_in_bytes"), "memory.max"),
         "50331648"
