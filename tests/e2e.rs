@@ -985,10 +985,7 @@ fn ctr_feeding_stdin(
 #[test]
 #[ignore = "loads every core: hack/test.sh runs it alone, after the suite (--ignored)"]
 fn stdin_arrives_whole_under_load() {
-    // STDIN_LOAD_ROUNDS: fewer on the slow cgroup v2 node (hack/uml).
-    let rounds: usize = std::env::var("STDIN_LOAD_ROUNDS")
-        .map(|v| v.parse().expect("STDIN_LOAD_ROUNDS must be a number"))
-        .unwrap_or(50);
+    const ROUNDS: usize = 50;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hogs: Vec<std::process::Child> = (0..cores)
         .map(|_| {
@@ -1008,7 +1005,7 @@ fn stdin_arrives_whole_under_load() {
         for _ in 0..4 {
             scope.spawn(|| loop {
                 let round = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if round >= rounds * 4 {
+                if round >= ROUNDS * 4 {
                     return;
                 }
                 let size = if round % 2 == 0 { 1_000_000 } else { 64 * 1024 };
@@ -1084,7 +1081,7 @@ fn stdin_arrives_whole_under_load() {
         failures.is_empty(),
         "{} of {} rounds lost or changed stdin:\n{}",
         failures.len(),
-        rounds * 4,
+        ROUNDS * 4,
         failures.join("\n")
     );
 }
