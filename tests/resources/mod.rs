@@ -177,23 +177,26 @@ fn update_reaches_the_cgroup_and_a_stopped_task_refuses_it() {
 
 #[test]
 fn a_container_out_of_memory_gets_an_oom_event_and_137() {
-    let id = unique_id("oom");
+    out_of_memory(&unique_id("oom"), &[]);
+}
+
+/// Runs `id` (with ctr run `flags`) over a 16 MiB limit until the OOM
+/// killer ends it: 137, and /tasks/oom before /tasks/exit, as Kubernetes
+/// needs it to report OOMKilled; nothing left.
+pub fn out_of_memory(id: &str, flags: &[&str]) {
     let events = EventLog::start();
-    let out = run_rm_with(
-        &["--memory-limit", "16777216"],
-        &id,
-        &["sh", "-c", "tail /dev/zero"],
-    );
+    let mut all = flags.to_vec();
+    all.extend(["--memory-limit", "16777216"]);
+    let out = run_rm_with(&all, id, &["sh", "-c", "tail /dev/zero"]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
-    // Before the exit, as Kubernetes needs it to report OOMKilled.
-    let topics = events.stop_topics(&id);
+    let topics = events.stop_topics(id);
     let oom = topics.iter().position(|t| t == "/tasks/oom");
     let exit = topics.iter().position(|t| t == "/tasks/exit");
     assert!(
         matches!((oom, exit), (Some(o), Some(e)) if o < e),
         "no /tasks/oom before /tasks/exit: {topics:?}"
     );
-    assert_no_leftovers(&id);
+    assert_no_leftovers(id);
 }
 
 /// `--runtime-config-path` (runtimeoptions.v1.Options naming a TOML file of

@@ -157,22 +157,8 @@ fn an_oom_in_a_scope_is_reported_before_the_exit() {
         return;
     }
     let id = unique_id("sd-oom");
-    let events = EventLog::start();
     let slice_path = format!("system.slice:e2e:{id}");
-    let out = run_rm_with(
-        &["--cgroup", &slice_path, "--memory-limit", "16777216"],
-        &id,
-        &["sh", "-c", "tail /dev/zero"],
-    );
-    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
-    let topics = events.stop_topics(&id);
-    let oom = topics.iter().position(|t| t == "/tasks/oom");
-    let exit = topics.iter().position(|t| t == "/tasks/exit");
-    assert!(
-        matches!((oom, exit), (Some(o), Some(e)) if o < e),
-        "no /tasks/oom before /tasks/exit: {topics:?}"
-    );
-    assert_no_leftovers(&id);
+    crate::resources::out_of_memory(&id, &["--cgroup", &slice_path]);
     let scope = format!("/sys/fs/cgroup/system.slice/e2e-{id}.scope");
     wait_until("the scope to go", Duration::from_secs(10), || {
         !Path::new(&scope).exists()
