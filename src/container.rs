@@ -126,7 +126,7 @@ pub fn parse_exec_spec(spec: Option<&Any>, terminal: bool) -> Result<Vec<u8>> {
     let mut value: serde_json::Value = serde_json::from_slice(&any.value)
         .map_err(|e| Error::InvalidArgument(format!("exec process spec: {e}")))?;
     value["terminal"] = terminal.into();
-    serde_json::to_vec(&value).map_err(|e| Error::Other(format!("encode exec process spec: {e}")))
+    serde_json::to_vec(&value).map_err(|e| Error::caused("encode exec process spec", e))
 }
 
 /// Undoes the steps of a Create that failed half-way.
@@ -322,7 +322,7 @@ fn runtime_bundle(
     std::fs::create_dir_all(&dir).io_context(|| format!("create {}", dir.display()))?;
     completed
         .save(dir.join("config.json"))
-        .map_err(|e| Error::Other(format!("write {}/config.json: {e}", dir.display())))?;
+        .map_err(|e| Error::caused(format!("write {}/config.json", dir.display()), e))?;
     Ok((dir.clone(), cgroups_path, Some(dir)))
 }
 

@@ -30,6 +30,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Something the shim called failed: what it was doing, and the error
+    /// it got, kept as the source (`chain` and the logs show it).
+    #[error("{context}: {source}")]
+    Caused {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -42,6 +50,17 @@ impl Error {
         }
     }
 
+    /// A failure of `context`, caused by `source`.
+    pub fn caused(
+        context: impl Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Caused {
+            context: context.to_string(),
+            source: source.into(),
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             Error::NotFound(_) => Code::NOT_FOUND,
@@ -49,7 +68,9 @@ impl Error {
             Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
             Error::InvalidArgument(_) => Code::INVALID_ARGUMENT,
             Error::Unimplemented(_) => Code::UNIMPLEMENTED,
-            Error::Runtime(_) | Error::Io { .. } | Error::Other(_) => Code::UNKNOWN,
+            Error::Runtime(_) | Error::Io { .. } | Error::Caused { .. } | Error::Other(_) => {
+                Code::UNKNOWN
+            }
         }
     }
 }
@@ -140,6 +161,20 @@ mod tests {
             msg.starts_with("open /x/config.json: No such file"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_caused_error_keeps_its_source() {
+        let json = serde_json::from_str::<u32>("x").unwrap_err();
+        let e = Error::caused("read the helper's reply", json);
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.is::<serde_json::Error>(), "{source:?}");
+        assert!(
+            e.to_string()
+                .starts_with("read the helper's reply: expected value"),
+            "{e}"
+        );
+        assert_eq!(status(e).0, Code::UNKNOWN);
     }
 
     #[test]

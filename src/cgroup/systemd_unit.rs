@@ -33,7 +33,7 @@ pub fn set_unit_properties(
         true,
         WAIT,
     )
-    .map_err(|e| Error::Runtime(format!("systemd scope of {container} ({slice_path}): {e}")))?;
+    .map_err(|e| Error::caused(format!("systemd scope of {container} ({slice_path})"), e))?;
     manager
         .apply(&ControllerOpt {
             resources,
@@ -42,8 +42,9 @@ pub fn set_unit_properties(
             freezer_state: None,
         })
         .map_err(|e| {
-            Error::Runtime(format!(
-                "set the systemd properties of {container}'s scope ({slice_path}): {e}"
-            ))
+            Error::caused(
+                format!("set the systemd properties of {container}'s scope ({slice_path})"),
+                e,
+            )
         })
 }

@@ -148,7 +148,7 @@ impl Embedded {
             )));
         }
         let reply: Reply = serde_json::from_slice(line)
-            .map_err(|e| Error::Runtime(format!("unreadable runtime helper reply: {e}")))?;
+            .map_err(|e| Error::caused("unreadable runtime helper reply", e))?;
         match reply {
             Reply::Error { error } => Err(Error::Runtime(error)),
             ok => Ok(ok),

@@ -117,7 +117,7 @@ pub fn signal_directly(target: &KillTarget<'_>) -> Result<()> {
         for p in pids {
             match kill(Pid::from_raw(p as i32), sig) {
                 Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => return Err(Error::Other(format!("signal {signal} to pid {p}: {e}"))),
+                Err(e) => return Err(Error::caused(format!("signal {signal} to pid {p}"), e)),
             }
         }
         return Ok(());
@@ -128,10 +128,10 @@ pub fn signal_directly(target: &KillTarget<'_>) -> Result<()> {
             "process {} already finished",
             target.name
         ))),
-        Err(e) => Err(Error::Other(format!(
-            "signal {signal} to pid {}: {e}",
-            target.pid
-        ))),
+        Err(e) => Err(Error::caused(
+            format!("signal {signal} to pid {}", target.pid),
+            e,
+        )),
     }
 }
 
@@ -144,7 +144,7 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Other(format!("blocking task failed: {e}")))?
+        .map_err(|e| Error::caused("blocking task failed", e))?
 }
 
 #[cfg(test)]

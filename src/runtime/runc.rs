@@ -419,11 +419,14 @@ impl Runtime for Runc {
         serde_json::from_slice::<Option<Vec<u32>>>(&out)
             .map(Option::unwrap_or_default)
             .map_err(|e| {
-                Error::Runtime(format!(
-                    "{} ps {id}: unreadable output {:?}: {e}",
-                    self.name,
-                    String::from_utf8_lossy(&out)
-                ))
+                Error::caused(
+                    format!(
+                        "{} ps {id}: unreadable output {:?}",
+                        self.name,
+                        String::from_utf8_lossy(&out)
+                    ),
+                    e,
+                )
             })
     }
 
