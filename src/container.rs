@@ -38,16 +38,24 @@ const IO_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// How long Delete of a created container waits for its killed init.
 const KILL_WAIT_LIMIT: Duration = Duration::from_secs(10);
 
-/// What every container of the shim shares.
-pub struct Shared {
-    pub runtime: Arc<dyn Runtime>,
+/// Where the containers of the shim report: the reaper their processes'
+/// exits come from, the publisher their events go to, the OOM watcher of
+/// their cgroups. One of each per shim; every container holds a handle.
+#[derive(Clone)]
+pub struct Notices {
     pub publisher: Publisher,
     pub reaper: Reaper,
-    pub namespace: String,
-    /// The runtime's state root for this namespace.
-    pub state_root: PathBuf,
-    /// One OOM watcher for every container of the shim.
     pub oom: Arc<crate::cgroup::OomWatcher>,
+}
+
+/// What a Create takes from the shim it runs in: the embedded runtime (the
+/// backend unless the options name a binary), the namespace, the runtime's
+/// state root for it, and the notices the new container will report through.
+pub struct Pod {
+    pub runtime: Arc<dyn Runtime>,
+    pub namespace: String,
+    pub state_root: PathBuf,
+    pub notices: Notices,
 }
 
 /// An exec process and its OCI process spec (JSON).
@@ -71,6 +79,12 @@ pub struct Container {
     io_ids: (u32, u32),
     /// Where Pause and Resume (the cgroup freezer) have the container.
     freezer: Mutex<Freezer>,
+    /// Where its exits come from and its events go.
+    notices: Notices,
+    /// Its namespace, and the directory of its processes' console sockets,
+    /// for the stdio of its execs.
+    namespace: String,
+    console_dir: PathBuf,
     /// No pid namespace of its own: its processes outlive the init unless
     /// the shim kills them (see `kills_all_on_exit`).
     kill_all_on_exit: bool,
@@ -307,18 +321,18 @@ fn libcontainer_propagation(word: &str) -> Option<&'static str> {
 fn runtime_bundle(
     spec: &Spec,
     bundle: &Path,
-    shared: &Shared,
+    pod: &Pod,
     id: &str,
     terminal: bool,
     systemd: bool,
 ) -> Result<(PathBuf, String, Option<PathBuf>)> {
-    let completed = complete_spec(spec, bundle, &shared.namespace, id, terminal, systemd)?;
+    let completed = complete_spec(spec, bundle, &pod.namespace, id, terminal, systemd)?;
     let used = completed.as_ref().unwrap_or(spec);
     let cgroups_path = spec_cgroups_path(used).unwrap_or_default();
     let Some(completed) = completed else {
         return Ok((bundle.to_path_buf(), cgroups_path, None));
     };
-    let dir = shared.state_root.join(".bundles").join(id);
+    let dir = pod.state_root.join(".bundles").join(id);
     std::fs::create_dir_all(&dir).io_context(|| format!("create {}", dir.display()))?;
     completed
         .save(dir.join("config.json"))
@@ -335,18 +349,18 @@ fn spec_cgroups_path(spec: &Spec) -> Option<String> {
 }
 
 impl Container {
-    pub async fn create(shared: &Shared, req: &CreateTaskRequest) -> Result<Arc<Container>> {
+    pub async fn create(pod: &Pod, req: &CreateTaskRequest) -> Result<Arc<Container>> {
         let id = req.id.clone();
         let bundle = PathBuf::from(&req.bundle);
         let spec = load_spec(&bundle)?;
         let opts = options::ShimOptions::decode(req.options.as_ref())?;
         let runtime: Arc<dyn Runtime> = match &opts.binary_name {
             Some(_) => {
-                let runc = Runc::new(&opts, &shared.namespace, shared.reaper.clone())?;
+                let runc = Runc::new(&opts, &pod.namespace, pod.notices.reaper.clone())?;
                 runc.record_in(&bundle)?;
                 Arc::new(runc)
             }
-            None => shared.runtime.clone(),
+            None => pod.runtime.clone(),
         };
         if !req.checkpoint.is_empty() {
             return Err(Error::Unimplemented(
@@ -354,7 +368,7 @@ impl Container {
             ));
         }
         let mut undo = Rollback::default();
-        let result = Self::create_steps(shared, &*runtime, req, &spec, &opts, &mut undo).await;
+        let result = Self::create_steps(pod, &*runtime, req, &spec, &opts, &mut undo).await;
         match result {
             Ok((pid, io, rootfs_mount, (driver, cgroups_path))) => {
                 let stdio = stdio_paths(req);
@@ -369,12 +383,18 @@ impl Container {
                     runtime,
                     io_ids: (opts.io_uid, opts.io_gid),
                     freezer: Mutex::new(Freezer::Thawed),
+                    notices: pod.notices.clone(),
+                    namespace: pod.namespace.clone(),
+                    console_dir: pod.state_root.join(".console"),
                     kill_all_on_exit: kills_all_on_exit(&spec),
                     systemd_scope: driver == Driver::Systemd,
                     exit_stats: Mutex::new(None),
                 });
-                container.watch_init(shared);
-                shared.publisher.publish(&container.create_event(req));
+                container.watch_init();
+                container
+                    .notices
+                    .publisher
+                    .publish(&container.create_event(req));
                 Ok(container)
             }
             Err(e) => {
@@ -390,7 +410,7 @@ impl Container {
     }
 
     async fn create_steps(
-        shared: &Shared,
+        pod: &Pod,
         runtime: &dyn Runtime,
         req: &CreateTaskRequest,
         spec: &Spec,
@@ -419,7 +439,7 @@ impl Container {
         let (runtime_bundle, spec_path, private) = runtime_bundle(
             spec,
             bundle,
-            shared,
+            pod,
             &req.id,
             req.terminal,
             opts.systemd_cgroup,
@@ -431,8 +451,14 @@ impl Container {
             opts.binary_name.is_none(),
             Path::new(options::SYSTEMD_RUNNING),
         )?;
-        let console_dir = shared.state_root.join(".console");
-        let owner = io_owner(shared, &req.id, &console_dir, (opts.io_uid, opts.io_gid));
+        let console_dir = pod.state_root.join(".console");
+        let owner = io_owner(
+            &pod.namespace,
+            &pod.notices.reaper,
+            &req.id,
+            &console_dir,
+            (opts.io_uid, opts.io_gid),
+        );
         let (mut io, stdio) = ProcessIo::open(&stdio_paths(req), &owner).await?;
         undo.runtime_state = true;
         let pid = runtime
@@ -467,11 +493,11 @@ impl Container {
     }
 
     /// Routes the init's exit from the reaper into its state and an event.
-    fn watch_init(self: &Arc<Self>, shared: &Shared) {
-        let exited = shared.reaper.subscribe(self.init.pid() as i32);
+    fn watch_init(self: &Arc<Self>) {
+        let exited = self.notices.reaper.subscribe(self.init.pid() as i32);
         let this = Arc::clone(self);
-        let publisher = shared.publisher.clone();
-        let oom = shared.oom.clone();
+        let publisher = self.notices.publisher.clone();
+        let oom = self.notices.oom.clone();
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 log::debug!("container {} init exited with {}", this.id, exit.status);
@@ -515,22 +541,24 @@ impl Container {
         exit_event(&self.id, p, exit)
     }
 
-    pub async fn start(&self, shared: &Shared) -> Result<u32> {
+    pub async fn start(&self) -> Result<u32> {
         let pid = self.init.begin_start()?;
         let result = self.runtime.start(&self.id).await;
         let held_exit = self.init.end_start(result.is_ok());
         if result.is_ok() {
             // OOM events from now on (as containerd-shim-runc-v2 does).
-            if let Err(e) = shared.oom.watch(self.id.clone(), &self.cgroups_path) {
+            if let Err(e) = self.notices.oom.watch(self.id.clone(), &self.cgroups_path) {
                 log::warn!("no OOM events for {}: {e}", self.id);
             }
             let mut ev = TaskStart::new();
             ev.container_id = self.id.clone();
             ev.pid = pid;
-            shared.publisher.publish(&ev);
+            self.notices.publisher.publish(&ev);
         }
         if let Some(exit) = held_exit {
-            shared.publisher.publish(&self.exit_event(&self.init, exit));
+            self.notices
+                .publisher
+                .publish(&self.exit_event(&self.init, exit));
         }
         result.map(|_| pid)
     }
@@ -561,13 +589,7 @@ impl Container {
     }
 
     /// Registers an exec (it runs at its Start); publishes /tasks/exec-added.
-    pub fn add_exec(
-        &self,
-        shared: &Shared,
-        exec_id: &str,
-        stdio: StdioPaths,
-        spec: Option<&Any>,
-    ) -> Result<()> {
+    pub fn add_exec(&self, exec_id: &str, stdio: StdioPaths, spec: Option<&Any>) -> Result<()> {
         crate::id::validate("exec", exec_id)?;
         if self.is_paused() {
             return Err(Error::FailedPrecondition(format!(
@@ -600,12 +622,12 @@ impl Container {
         let mut ev = TaskExecAdded::new();
         ev.container_id = self.id.clone();
         ev.exec_id = exec_id.to_string();
-        shared.publisher.publish(&ev);
+        self.notices.publisher.publish(&ev);
         Ok(())
     }
 
     /// Starts a registered exec; publishes /tasks/exec-started.
-    pub async fn start_exec(&self, shared: &Shared, exec_id: &str) -> Result<u32> {
+    pub async fn start_exec(&self, exec_id: &str) -> Result<u32> {
         let (p, json) = {
             let execs = self.execs.locked();
             let (p, json) = execs.get(exec_id).ok_or_else(|| {
@@ -623,8 +645,13 @@ impl Container {
         }
         let exec_spec: Option<oci_spec::runtime::Process> = serde_json::from_slice(&json).ok();
         let started = async {
-            let console_dir = shared.state_root.join(".console");
-            let owner = io_owner(shared, &self.id, &console_dir, self.io_ids);
+            let owner = io_owner(
+                &self.namespace,
+                &self.notices.reaper,
+                &self.id,
+                &self.console_dir,
+                self.io_ids,
+            );
             let (mut io, stdio) = ProcessIo::open(&p.stdio, &owner).await?;
             let pid = self
                 .runtime
@@ -648,17 +675,17 @@ impl Container {
         };
         p.set_pid(pid);
         p.set_io(io);
-        let exited = shared.reaper.subscribe(pid as i32);
+        let exited = self.notices.reaper.subscribe(pid as i32);
         let held = p.end_start(true);
         let mut ev = TaskExecStarted::new();
         ev.container_id = self.id.clone();
         ev.exec_id = exec_id.to_string();
         ev.pid = pid;
-        shared.publisher.publish(&ev);
+        self.notices.publisher.publish(&ev);
         if let Some(exit) = held {
-            shared.publisher.publish(&self.exit_event(&p, exit));
+            self.notices.publisher.publish(&self.exit_event(&p, exit));
         }
-        let (container_id, publisher) = (self.id.clone(), shared.publisher.clone());
+        let (container_id, publisher) = (self.id.clone(), self.notices.publisher.clone());
         tokio::spawn(async move {
             if let Ok(exit) = exited.await {
                 p.mark_reaped(exit);
@@ -748,20 +775,20 @@ impl Container {
     }
 
     /// Freezes every process of the running container; publishes /tasks/paused.
-    pub async fn pause(&self, shared: &Shared) -> Result<()> {
+    pub async fn pause(&self) -> Result<()> {
         self.require_running("pause")?;
-        self.freeze(shared, true).await
+        self.freeze(true).await
     }
 
     /// Thaws a paused container; publishes /tasks/resumed.
-    pub async fn resume(&self, shared: &Shared) -> Result<()> {
-        self.freeze(shared, false).await
+    pub async fn resume(&self) -> Result<()> {
+        self.freeze(false).await
     }
 
     /// Pause (`freeze`) or resume: the freezer moves through its transient
     /// state, lands on the new one or back on the old, and the event follows
     /// a success.
-    async fn freeze(&self, shared: &Shared, freeze: bool) -> Result<()> {
+    async fn freeze(&self, freeze: bool) -> Result<()> {
         let (from, via, to) = if freeze {
             (Freezer::Thawed, Freezer::Freezing, Freezer::Frozen)
         } else {
@@ -778,11 +805,11 @@ impl Container {
         if freeze {
             let mut ev = TaskPaused::new();
             ev.container_id = self.id.clone();
-            shared.publisher.publish(&ev);
+            self.notices.publisher.publish(&ev);
         } else {
             let mut ev = TaskResumed::new();
             ev.container_id = self.id.clone();
-            shared.publisher.publish(&ev);
+            self.notices.publisher.publish(&ev);
         }
         Ok(())
     }
@@ -822,7 +849,7 @@ impl Container {
 
     /// Deletes a created or stopped container: its output is drained, its
     /// runtime state and cgroup removed, its rootfs unmounted.
-    pub async fn delete(&self, shared: &Shared) -> Result<Exit> {
+    pub async fn delete(&self) -> Result<Exit> {
         if self.init.begin_delete()? == Status::Created {
             let _ = kill(Pid::from_raw(self.init.pid() as i32), Signal::SIGKILL);
         }
@@ -847,7 +874,7 @@ impl Container {
         for p in execs {
             p.take_io().finish(IO_DRAIN_LIMIT).await;
         }
-        shared.oom.unwatch(&self.id);
+        self.notices.oom.unwatch(&self.id);
         if let Err(e) = self.runtime.delete(&self.id, true).await {
             self.init.abort_delete();
             return Err(e);
@@ -868,7 +895,7 @@ impl Container {
         ev.pid = self.init.pid();
         ev.exit_status = exit.status;
         ev.exited_at = Some(timestamp(exit.at)).into();
-        shared.publisher.publish(&ev);
+        self.notices.publisher.publish(&ev);
         Ok(exit)
     }
 }
@@ -947,15 +974,16 @@ fn stdio_paths(req: &CreateTaskRequest) -> StdioPaths {
 
 /// Whose stdio a process of container `id` has (the init's or an exec's).
 fn io_owner<'a>(
-    shared: &'a Shared,
+    namespace: &'a str,
+    reaper: &'a Reaper,
     id: &'a str,
     console_dir: &'a Path,
     io_ids: (u32, u32),
 ) -> crate::io::IoOwner<'a> {
     crate::io::IoOwner {
         container_id: id,
-        namespace: &shared.namespace,
-        reaper: &shared.reaper,
+        namespace,
+        reaper,
         console_dir,
         io_ids,
     }

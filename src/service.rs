@@ -15,7 +15,7 @@ use containerd_shim_protos::types::task::{ProcessInfo, Status as TaskStatus};
 use tokio::sync::Notify;
 use ttrpc::asynchronous::TtrpcContext;
 
-use crate::container::{Container, Shared};
+use crate::container::{Container, Pod};
 use crate::error::{Error, Result};
 use crate::events::timestamp;
 use crate::id;
@@ -29,7 +29,7 @@ use crate::process::{Process, Status};
 const IDLE_EXIT: Duration = Duration::from_secs(2);
 
 pub struct TaskService {
-    shared: Shared,
+    pod: Pod,
     containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
     /// Ids whose Create is in flight: a second Create of one is AlreadyExists.
     creating: Arc<Mutex<HashSet<String>>>,
@@ -37,9 +37,9 @@ pub struct TaskService {
 }
 
 impl TaskService {
-    pub fn new(shared: Shared, shutdown: Arc<Notify>) -> Self {
+    pub fn new(pod: Pod, shutdown: Arc<Notify>) -> Self {
         TaskService {
-            shared,
+            pod,
             containers: Arc::new(Mutex::new(HashMap::new())),
             creating: Arc::new(Mutex::new(HashSet::new())),
             shutdown,
@@ -78,7 +78,7 @@ impl TaskService {
     async fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
         id::validate("container", &req.id)?;
         self.reserve(&req.id)?;
-        let result = Container::create(&self.shared, &req).await;
+        let result = Container::create(&self.pod, &req).await;
         let mut containers = self.containers.locked();
         self.creating.locked().remove(&req.id);
         let c = result?;
@@ -99,7 +99,7 @@ impl TaskService {
             resp.exited_at = Some(timestamp(exit.at)).into();
             return Ok(resp);
         }
-        let exit = c.delete(&self.shared).await?;
+        let exit = c.delete().await?;
         let now_empty = {
             let mut containers = self.containers.locked();
             containers.remove(&req.id);
@@ -195,11 +195,11 @@ impl Task for TaskService {
     async fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
         let c = self.container(&req.id)?;
         let pid = if req.exec_id.is_empty() {
-            c.start(&self.shared).await?
+            c.start().await?
         } else {
             // The exec joins the container's cgroup during this call.
             let _primed = crate::cgroup::keep_primed();
-            c.start_exec(&self.shared, &req.exec_id).await?
+            c.start_exec(&req.exec_id).await?
         };
         let mut resp = StartResponse::new();
         resp.pid = pid;
@@ -283,7 +283,7 @@ impl Task for TaskService {
         // start the kernel's wait for that now.
         crate::cgroup::prime_for(EXEC_TO_START);
         let stdio = StdioPaths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
-        c.add_exec(&self.shared, &req.exec_id, stdio, req.spec.as_ref())?;
+        c.add_exec(&req.exec_id, stdio, req.spec.as_ref())?;
         Ok(Empty::new())
     }
 
@@ -294,12 +294,12 @@ impl Task for TaskService {
     }
 
     async fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
-        self.container(&req.id)?.pause(&self.shared).await?;
+        self.container(&req.id)?.pause().await?;
         Ok(Empty::new())
     }
 
     async fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
-        self.container(&req.id)?.resume(&self.shared).await?;
+        self.container(&req.id)?.resume().await?;
         Ok(Empty::new())
     }
 

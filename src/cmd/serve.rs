@@ -9,7 +9,7 @@ use containerd_shim_protos::shim_async::create_task;
 use tokio::sync::Notify;
 
 use crate::cli::Flags;
-use crate::container::Shared;
+use crate::container::{Notices, Pod};
 use crate::events::Publisher;
 use crate::handover;
 use crate::reaper::Reaper;
@@ -64,13 +64,15 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     publish_oom_events(&oom, publisher.clone());
     let shutdown = Arc::new(Notify::new());
     let service = Arc::new(TaskService::new(
-        Shared {
+        Pod {
             runtime: Arc::new(runtime),
-            publisher: publisher.clone(),
-            reaper,
             namespace: flags.namespace.clone(),
             state_root,
-            oom: Arc::new(oom),
+            notices: Notices {
+                publisher: publisher.clone(),
+                reaper,
+                oom: Arc::new(oom),
+            },
         },
         shutdown.clone(),
     ));
