@@ -98,9 +98,16 @@ fn a_slice_path_runs_in_a_systemd_scope_that_delete_stops() {
             .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["memory.usage_limit", "33554432"]),
         "{metrics}"
     );
+    // As containerd's CRI plugin sends an in-place resize: the whole
+    // resources of the spec, its devices among them.
     let update = crate::resources::update_request(
         &id,
-        serde_json::json!({"memory": {"limit": 50331648}, "pids": {"limit": 40}}),
+        serde_json::json!({
+            "memory": {"limit": 50331648},
+            "pids": {"limit": 40},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "devices": [{"allow": false, "access": "rwm"}]
+        }),
     );
     shim_client(&id)
         .update(ttrpc_ctx(), &update)
@@ -113,6 +120,11 @@ fn a_slice_path_runs_in_a_systemd_scope_that_delete_stops() {
     // into the cgroup again, keeps the updated limits.
     assert_eq!(unit_property(&unit, "MemoryMax"), "50331648");
     assert_eq!(unit_property(&unit, "TasksMax"), "40");
+    assert_eq!(unit_property(&unit, "CPUQuotaPerSecUSec"), "500ms");
+    assert_eq!(
+        read_cgroup_file(&cgroup, ("cpu", "cpu.cfs_quota_us"), "cpu.max"),
+        "50000 100000"
+    );
     let reload = Command::new("systemctl")
         .arg("daemon-reload")
         .status()
