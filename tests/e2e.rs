@@ -1229,7 +1229,10 @@ fn an_exec_gets_the_terminal_its_request_asks_for() {
 /// output.
 #[test]
 fn state_and_kill_see_the_exit_at_once_while_output_drains() {
-    let script = "echo started; sleep 5 & exit 3";
+    // The background sleep outlasts any slowness of a loaded machine (the
+    // check below needs it alive); Wait gives up on the output after 2 s,
+    // and the container's removal ends it.
+    let script = "echo started; sleep 31 & exit 3";
     let x = ExecSetup::new("reaped", "bg", &["sh", "-c", script], false);
     x.shim.exec(ttrpc_ctx(), &x.req).expect("exec");
     let reader = read_fifo(x.stdout.clone());
@@ -1251,7 +1254,7 @@ fn state_and_kill_see_the_exit_at_once_while_output_drains() {
     let sleeping = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x005\x00"));
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0031\x00"));
     assert!(
         sleeping,
         "the check came too late: the output was no longer held open"
