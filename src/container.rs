@@ -58,6 +58,13 @@ pub struct Pod {
     pub notices: Notices,
 }
 
+impl Pod {
+    /// Where the console sockets of its containers' processes go.
+    fn console_dir(&self) -> PathBuf {
+        self.state_root.join(".console")
+    }
+}
+
 /// An exec process and its OCI process spec (JSON).
 type ExecEntry = (Arc<Process>, Vec<u8>);
 
@@ -215,10 +222,7 @@ fn complete_spec(
     terminal: bool,
     systemd: bool,
 ) -> Result<Option<Spec>> {
-    let has_cgroups_path = spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.cgroups_path().is_some());
+    let has_cgroups_path = spec_cgroups_path(spec).is_some();
     let spec_terminal = spec
         .process()
         .as_ref()
@@ -385,7 +389,7 @@ impl Container {
                     freezer: Mutex::new(Freezer::Thawed),
                     notices: pod.notices.clone(),
                     namespace: pod.namespace.clone(),
-                    console_dir: pod.state_root.join(".console"),
+                    console_dir: pod.console_dir(),
                     kill_all_on_exit: kills_all_on_exit(&spec),
                     systemd_scope: driver == Driver::Systemd,
                     exit_stats: Mutex::new(None),
@@ -451,7 +455,7 @@ impl Container {
             opts.binary_name.is_none(),
             Path::new(options::SYSTEMD_RUNNING),
         )?;
-        let console_dir = pod.state_root.join(".console");
+        let console_dir = pod.console_dir();
         let owner = io_owner(
             &pod.namespace,
             &pod.notices.reaper,

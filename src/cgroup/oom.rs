@@ -114,14 +114,7 @@ impl OomWatcher {
                 state.notify(container_id);
                 true
             }
-            Some(Outcome::Gone) => {
-                let missed = state
-                    .watches
-                    .get(container_id)
-                    .is_some_and(Watch::missed_a_kill);
-                shared.end_gone(&mut state, vec![container_id.to_string()]);
-                missed
-            }
+            Some(Outcome::Gone) => shared.end_gone(&mut state, vec![container_id.to_string()]),
             _ => false,
         }
     }
@@ -412,15 +405,18 @@ impl Shared {
 
     /// Ends the watches of `ids`, whose cgroups are gone, reporting first
     /// the kills that the kernel logged for them and their memory.events
-    /// never showed the watcher.
-    fn end_gone(&self, state: &mut State, ids: Vec<String>) {
+    /// never showed the watcher; true if it reported one.
+    fn end_gone(&self, state: &mut State, ids: Vec<String>) -> bool {
+        let mut reported = false;
         for id in &ids {
             if state.watches.get(id).is_some_and(Watch::missed_a_kill) {
                 log::debug!("OOM of {id} known from the kernel log only");
                 state.notify(id);
+                reported = true;
             }
         }
         self.end_watches(state, ids);
+        reported
     }
 
     /// Drains the inotify instance: ids whose memory.events changed go to

@@ -85,14 +85,13 @@ fn set_hugetlb(cg: &Cgroup, page_size: &str, limit: i64) -> Result<()> {
     if page_size.is_empty() || !page_size.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(bad());
     }
-    let (dir, file, value) = match cg.layout {
+    let dir = cg.dir("hugetlb");
+    let (file, value) = match cg.layout {
         Layout::V1 => (
-            cg.dir("hugetlb"),
             format!("hugetlb.{page_size}.limit_in_bytes"),
             limit.to_string(),
         ),
         Layout::V2 => (
-            cg.dir("hugetlb"),
             format!("hugetlb.{page_size}.max"),
             v2_limit(limit).unwrap_or_else(|| "0".into()),
         ),
@@ -165,7 +164,6 @@ fn set_unified(cg: &Cgroup, unified: &std::collections::HashMap<String, String>)
         let valid = !controller.is_empty()
             && !name.is_empty()
             && controller != "cgroup"
-            && !key.contains('/')
             && key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
