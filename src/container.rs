@@ -37,6 +37,8 @@ const EXIT_IO_LIMIT: Duration = Duration::from_secs(2);
 const IO_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// How long Delete of a created container waits for its killed init.
 const KILL_WAIT_LIMIT: Duration = Duration::from_secs(10);
+/// How long an Exec keeps the cgroup migration path warm for its Start.
+const EXEC_TO_START: Duration = Duration::from_millis(50);
 
 /// Where the containers of the shim report: the reaper their processes'
 /// exits come from, the publisher their events go to, the OOM watcher of
@@ -101,6 +103,9 @@ pub struct Container {
     /// The scope's stats read when the init was reaped, for Stats after
     /// systemd has removed it.
     exit_stats: Mutex<Option<Any>>,
+    /// Its execs run the cgroup migration primer (the runtime options'
+    /// CgroupPrimer).
+    primer: bool,
 }
 
 /// Pause and Resume: each a transition of the container's cgroup freezer.
@@ -372,7 +377,12 @@ impl Container {
             ));
         }
         let mut undo = Rollback::default();
+        // The runtime joins the new cgroup during these steps.
+        let primed = opts
+            .primer()
+            .then(|| cgroup::keep_primed(&format!("create {id}")));
         let result = Self::create_steps(pod, &*runtime, req, &spec, &opts, &mut undo).await;
+        drop(primed);
         match result {
             Ok((pid, io, rootfs_mount, (driver, cgroups_path))) => {
                 let stdio = stdio_paths(req);
@@ -393,6 +403,7 @@ impl Container {
                     kill_all_on_exit: kills_all_on_exit(&spec),
                     systemd_scope: driver == Driver::Systemd,
                     exit_stats: Mutex::new(None),
+                    primer: opts.primer(),
                 });
                 container.watch_init();
                 container
@@ -623,6 +634,11 @@ impl Container {
             let process = Process::new(exec_id.to_string(), 0, stdio, ProcessIo::default());
             execs.insert(exec_id.to_string(), (Arc::new(process), json));
         }
+        if self.primer {
+            // Its Start, which joins the container's cgroup, follows at
+            // once: start the kernel's wait for that now.
+            cgroup::prime_for(EXEC_TO_START, &format!("exec {}/{exec_id}", self.id));
+        }
         let mut ev = TaskExecAdded::new();
         ev.container_id = self.id.clone();
         ev.exec_id = exec_id.to_string();
@@ -648,6 +664,10 @@ impl Container {
             )));
         }
         let exec_spec: Option<oci_spec::runtime::Process> = serde_json::from_slice(&json).ok();
+        // The exec joins the container's cgroup during this.
+        let primed = self
+            .primer
+            .then(|| cgroup::keep_primed(&format!("start of exec {}/{exec_id}", self.id)));
         let started = async {
             let owner = io_owner(
                 &self.namespace,
@@ -670,6 +690,7 @@ impl Container {
             Ok::<_, Error>((io, pid))
         }
         .await;
+        drop(primed);
         let (io, pid) = match started {
             Ok(v) => v,
             Err(e) => {

@@ -93,6 +93,21 @@ pub struct ShimOptions {
     /// runtime and runc alike. Only with a running systemd: decode refuses
     /// it otherwise.
     pub systemd_cgroup: bool,
+    /// Keep the kernel's cgroup migration path warm while a create or an
+    /// exec is prepared (`CgroupPrimer` in a TOML options file; see
+    /// crate::cgroup's primer). None: the default, [`PRIMER_BY_DEFAULT`].
+    pub cgroup_primer: Option<bool>,
+}
+
+/// Whether the cgroup migration primer runs when the options do not say:
+/// docs/performance.md has the host-wide cost it was chosen on.
+pub const PRIMER_BY_DEFAULT: bool = true;
+
+impl ShimOptions {
+    /// Whether creates and execs under these options run the primer.
+    pub fn primer(&self) -> bool {
+        self.cgroup_primer.unwrap_or(PRIMER_BY_DEFAULT)
+    }
 }
 
 /// The type name of an Any, without the optional `type.googleapis.com/` host.
@@ -277,6 +292,8 @@ fn from_toml(text: &str, source: &str) -> Result<(String, String, ShimOptions)> 
             "nonewkeyring" => opts.no_new_keyring = flag()?,
             "iouid" => opts.io_uid = id()?,
             "iogid" => opts.io_gid = id()?,
+            // This shim's own: not a field of runc's Options.
+            "cgroupprimer" => opts.cgroup_primer = Some(flag()?),
             // Checkpointing is not supported here (no CRIU): accepted, unused.
             "criupath" | "criuimagepath" | "criuworkpath" => {
                 text()?;
@@ -451,6 +468,7 @@ mod tests {
             binary_name: Some(runc.clone()),
             root: Some("/run/x".into()),
             systemd_cgroup: false,
+            cgroup_primer: None,
         };
         for url in [
             RUNC_OPTIONS,
@@ -554,8 +572,26 @@ mod tests {
         body.config_body = b"NoNewKeyring = true\n".to_vec();
         let got = ShimOptions::decode(Some(&any_of(&body, RUNTIME_OPTIONS))).unwrap();
         assert!(got.no_new_keyring);
+        assert_eq!(
+            got.primer(),
+            PRIMER_BY_DEFAULT,
+            "no CgroupPrimer: the default"
+        );
+        for (toml, want) in [
+            ("CgroupPrimer = false\n", false),
+            ("cgroupprimer = true\n", true),
+        ] {
+            body.config_body = toml.as_bytes().to_vec();
+            let got = ShimOptions::decode(Some(&any_of(&body, RUNTIME_OPTIONS))).unwrap();
+            assert_eq!(
+                (got.cgroup_primer, got.primer()),
+                (Some(want), want),
+                "{toml:?}"
+            );
+        }
         for (toml, needle) in [
             ("Bogus = 1\n", "unknown option Bogus"),
+            ("CgroupPrimer = 1\n", "CgroupPrimer must be true or false"),
             (
                 "NoPivotRoot = \"yes\"\n",
                 "NoPivotRoot must be true or false",

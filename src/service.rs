@@ -169,9 +169,6 @@ impl TaskService {
     }
 }
 
-/// How long an Exec keeps the cgroup migration path warm for its Start.
-const EXEC_TO_START: std::time::Duration = std::time::Duration::from_millis(50);
-
 fn unsupported<T>(what: &str) -> ttrpc::Result<T> {
     Err(Error::Unimplemented(format!("{what} is not supported by this shim yet")).into())
 }
@@ -184,8 +181,6 @@ impl Task for TaskService {
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
         let id = req.id.clone();
-        // The runtime joins the new cgroup during this call.
-        let _primed = crate::cgroup::keep_primed();
         self.do_create(req).await.map_err(|e| {
             log::warn!("create {id}: {e}");
             e.into()
@@ -197,8 +192,6 @@ impl Task for TaskService {
         let pid = if req.exec_id.is_empty() {
             c.start().await?
         } else {
-            // The exec joins the container's cgroup during this call.
-            let _primed = crate::cgroup::keep_primed();
             c.start_exec(&req.exec_id).await?
         };
         let mut resp = StartResponse::new();
@@ -279,9 +272,6 @@ impl Task for TaskService {
 
     async fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        // Its Start, which joins the container's cgroup, follows at once:
-        // start the kernel's wait for that now.
-        crate::cgroup::prime_for(EXEC_TO_START);
         let stdio = StdioPaths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
         c.add_exec(&req.exec_id, stdio, req.spec.as_ref())?;
         Ok(Empty::new())

@@ -62,8 +62,9 @@ impl Drop for Primed {
 }
 
 /// Keeps the migration path warm until the guard is dropped: hold it across
-/// the runtime call that joins a cgroup.
-pub fn keep_primed() -> Primed {
+/// the runtime call that joins a cgroup. `why` names the request (logged).
+pub fn keep_primed(why: &str) -> Primed {
+    log::debug!("cgroup migration primer held for {why}");
     let mut s = state();
     s.held += 1;
     run(&mut s);
@@ -71,8 +72,9 @@ pub fn keep_primed() -> Primed {
 }
 
 /// Keeps the migration path warm for `how_long` without a guard: from an
-/// Exec to the Start that follows it.
-pub fn prime_for(how_long: Duration) {
+/// Exec to the Start that follows it. `why` names the request (logged).
+pub fn prime_for(how_long: Duration, why: &str) {
+    log::debug!("cgroup migration primer held for {why}");
     let mut s = state();
     let until = Instant::now() + how_long;
     s.until = Some(s.until.map_or(until, |u| u.max(until)));
@@ -89,18 +91,24 @@ fn run(s: &mut State) {
         return;
     }
     s.running = true;
+    log::debug!("cgroup migration primer starts");
     tokio::task::spawn_blocking(|| {
         let root = Path::new(CGROUP_ROOT);
         let layout = Layout::of(root);
+        let mut migrations = 0u32;
         loop {
             let result = migrate_self(root, layout);
             let mut s = state();
-            if let Err(e) = result {
-                log::debug!("cgroup migration primer stops: {e}");
-                s.refused = true;
+            match result {
+                Ok(()) => migrations += 1,
+                Err(e) => {
+                    log::debug!("cgroup migration primer refused: {e}");
+                    s.refused = true;
+                }
             }
             if !wanted(&s) {
                 s.running = false;
+                log::debug!("cgroup migration primer stops after {migrations} migrations");
                 return;
             }
             drop(s);
@@ -198,9 +206,9 @@ mod tests {
             }
             false
         };
-        let guard = keep_primed();
+        let guard = keep_primed("a test");
         assert!(running());
-        prime_for(Duration::from_millis(20));
+        prime_for(Duration::from_millis(20), "a test");
         drop(guard);
         assert!(
             wait_stopped().await,

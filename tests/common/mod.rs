@@ -149,6 +149,21 @@ pub fn open_fds(pid: u32) -> Vec<String> {
     fds
 }
 
+/// containerd's log from `offset` on (the shims' own log lines with it,
+/// since the private containerd logs at debug level and so runs its shims
+/// with -debug).
+pub fn containerd_log_since(offset: usize) -> String {
+    let log = std::fs::read(env().dir.join("containerd.log")).unwrap();
+    String::from_utf8_lossy(&log[offset.min(log.len())..]).into_owned()
+}
+
+/// Where containerd's log ends now: an offset for [`containerd_log_since`].
+pub fn containerd_log_len() -> usize {
+    std::fs::metadata(env().dir.join("containerd.log"))
+        .map(|m| m.len() as usize)
+        .unwrap_or(0)
+}
+
 /// The fds a shim holds for good, as [`open_fds`]: the smallest of reads
 /// over 200 ms. A shim opens files for a moment on its own: its cgroup
 /// migration primer writes `cgroup.procs` every 4 ms for 50 ms after an

@@ -397,6 +397,65 @@ fn runtime_options_place_the_shim_and_own_the_pipes() {
     let _ = std::fs::remove_file(log);
 }
 
+/// CgroupPrimer in the runtime options decides whether a container's
+/// create and its execs hold the shim's cgroup migration primer; without
+/// it the default holds. The shim's debug log names each request that
+/// holds the primer.
+#[test]
+fn the_cgroup_primer_option_switches_the_primer_per_container() {
+    let off = unique_id("primeroff");
+    let dflt = unique_id("primerdefault");
+    let _cleanup = Cleanup(vec![off.clone(), dflt.clone()]);
+    let opts = OptionsFile::new("primeroff", "CgroupPrimer = false\n");
+    let offset = containerd_log_len();
+    run_detached(
+        &off,
+        &["--runtime-config-path", &opts.path()],
+        &["sleep", "1000"],
+    );
+    run_detached(&dflt, &[], &["sleep", "1000"]);
+    for id in [&off, &dflt] {
+        let out = ctr(&["task", "exec", "--exec-id", "e1", id, "true"]);
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+    }
+    let held = |log: &str, id: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("cgroup migration primer held for") && l.contains(id))
+            .map(String::from)
+            .collect()
+    };
+    // The default container's lines show that the log has the shims' debug
+    // lines, and that they were written by the time it is read.
+    wait_until(
+        "the primer's log lines for the default container",
+        Duration::from_secs(10),
+        || held(&containerd_log_since(offset), &dflt).len() >= 3,
+    );
+    let log = containerd_log_since(offset);
+    for want in [
+        format!("create {dflt}"),
+        format!("exec {dflt}/e1"),
+        format!("start of exec {dflt}/e1"),
+    ] {
+        assert!(
+            held(&log, &dflt)
+                .iter()
+                .any(|l| l.contains(&format!("for {want}\""))),
+            "no primer held for {want}: {:?}",
+            held(&log, &dflt)
+        );
+    }
+    assert_eq!(
+        held(&log, &off),
+        Vec::<String>::new(),
+        "CgroupPrimer = false"
+    );
+    remove(&off);
+    remove(&dflt);
+    assert_no_leftovers(&off);
+    assert_no_leftovers(&dflt);
+}
+
 #[test]
 fn the_create_options_of_ctr_no_pivot_are_accepted() {
     let id = unique_id("nopivot");

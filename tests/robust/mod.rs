@@ -1154,18 +1154,6 @@ fn try_task_status(id: &str) -> Option<String> {
     })
 }
 
-/// containerd's log from `offset` on.
-fn containerd_log_since(offset: usize) -> String {
-    let log = std::fs::read(env().dir.join("containerd.log")).unwrap();
-    String::from_utf8_lossy(&log[offset.min(log.len())..]).into_owned()
-}
-
-fn containerd_log_len() -> usize {
-    std::fs::metadata(env().dir.join("containerd.log"))
-        .map(|m| m.len() as usize)
-        .unwrap_or(0)
-}
-
 /// Restarts containerd (the suite's other tests must not run meanwhile).
 #[test]
 #[ignore = "restarts containerd: hack/test.sh runs it alone, after the suite (--ignored)"]
