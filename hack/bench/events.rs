@@ -30,7 +30,7 @@ pub fn exit_latency(s: &Shim, tag: &str) -> f64 {
         }
     });
     let names_id = |l: &str| l.contains(&format!("\"container_id\":\"{id}\""));
-    scale::start(s.runtime, &id, &[]);
+    scale::start(s, &id, &[]);
     let until = |topic: &str, deadline: Instant| -> (Instant, String) {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -7,9 +7,12 @@
 //! Run it through hack/bench.sh, which starts the private containerd (with
 //! runc and the Go shim on its PATH) and exports its coordinates.
 //! Usage: bench [--pairs N] [--only WORD[,WORD...]] [--a-runtime NAME]
+//!              [--sides primer]
 //! `--a-runtime` puts another runtime on side A in place of the Go shim: an
 //! earlier build of this shim (hack/bench.sh's BENCH_A_BINARY), so that a
 //! change is measured side by side with the build before it.
+//! `--sides primer` compares this shim with itself instead: A with its cgroup
+//! migration primer off, B with it on (the CgroupPrimer runtime option).
 //! `--pairs N` sets every metric's pair count (default: per metric, see
 //! `pairs` below); `--only` runs the metrics whose name, or the name of one
 //! of whose figures, contains one of the words. At the end nothing of the
@@ -20,6 +23,7 @@ mod common;
 
 mod cleanup;
 mod events;
+mod host_cost;
 mod scale;
 
 use std::io::Read;
@@ -43,6 +47,10 @@ pub enum Unit {
     Ms,
     MBps,
     MiB,
+    /// Events per second (higher is better).
+    PerS,
+    /// Microseconds (lower is better).
+    Us,
 }
 
 /// One figure a metric's run yields; `""` names it after the metric.
@@ -51,7 +59,7 @@ pub struct Figure {
     unit: Unit,
 }
 
-const fn fig(name: &'static str, unit: Unit) -> Figure {
+pub const fn fig(name: &'static str, unit: Unit) -> Figure {
     Figure { name, unit }
 }
 
@@ -75,17 +83,26 @@ struct Metric {
 /// One side of the comparison.
 pub struct Shim {
     pub runtime: &'static str,
-    /// Its word in container ids and the report: go, base or rust.
+    /// Its word in container ids and the report: go, base, rust, or off
+    /// and on (`--sides primer`).
     pub short: &'static str,
+    /// A runtime options file (TOML) ctr passes with every container:
+    /// `--runtime-config-path`.
+    config: Option<String>,
     /// A long-running container of this shim, for the exec metrics.
     long_running: String,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(host_cost::FORK_LOOP) {
+        host_cost::fork_loop();
+        return;
+    }
     let mut pairs: Option<usize> = None;
     let mut only: Option<Vec<String>> = None;
     let mut a_runtime = GO.to_string();
+    let mut primer_sides = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -107,6 +124,11 @@ fn main() {
                 )
             }
             "--a-runtime" => a_runtime = it.next().expect("--a-runtime NAME").clone(),
+            "--sides" => {
+                let what = it.next().expect("--sides primer");
+                assert_eq!(what, "primer", "--sides: only `primer` is known");
+                primer_sides = true;
+            }
             "--bench" => {} // cargo passes this to bench targets
             other => panic!("unknown argument {other}"),
         }
@@ -169,6 +191,13 @@ fn main() {
             run: scale::separate_shims,
         },
         Metric {
+            name: "host cost: an unrelated process's fork+exit while 20 containers start at once, one shim each",
+            figures: host_cost::FIGURES,
+            pairs: 9,
+            warm: false,
+            run: host_cost::during_parallel_start,
+        },
+        Metric {
             name: "pod shim growth: 1, 10 and 50 containers in one shim (group annotation)",
             figures: scale::POD_FIGURES,
             pairs: 5,
@@ -176,18 +205,29 @@ fn main() {
             run: scale::pod_growth,
         },
     ];
-    let a_runtime: &'static str = Box::leak(a_runtime.into_boxed_str());
-    let a_short = if a_runtime == GO { "go" } else { "base" };
-    let shims = [
-        Shim::new(a_runtime, a_short, "bench-a"),
-        Shim::new(RUST, "rust", "bench-rust"),
-    ];
-    let a_name = if a_runtime == GO {
-        "containerd-shim-runc-v2 + runc".to_string()
+    let shims = if primer_sides {
+        println!(
+            "A = containerd-shim-rust-v2 with CgroupPrimer = false, B = the same with \
+             CgroupPrimer = true (runtime options files); order alternating per pair"
+        );
+        [
+            Shim::new(RUST, "off", "bench-a", Some(primer_config(false))),
+            Shim::new(RUST, "on", "bench-rust", Some(primer_config(true))),
+        ]
     } else {
-        format!("runtime {a_runtime}")
+        let a_runtime: &'static str = Box::leak(a_runtime.into_boxed_str());
+        let a_short = if a_runtime == GO { "go" } else { "base" };
+        let a_name = if a_runtime == GO {
+            "containerd-shim-runc-v2 + runc".to_string()
+        } else {
+            format!("runtime {a_runtime}")
+        };
+        println!("A = {a_name}, B = containerd-shim-rust-v2; order alternating per pair");
+        [
+            Shim::new(a_runtime, a_short, "bench-a", None),
+            Shim::new(RUST, "rust", "bench-rust", None),
+        ]
     };
-    println!("A = {a_name}, B = containerd-shim-rust-v2; order alternating per pair");
     for m in &metrics {
         if let Some(o) = &only {
             let named = |w: &String| {
@@ -215,36 +255,47 @@ fn main() {
                 a.push((m.run)(&shims[0], &tag));
             }
         }
-        report(m, pairs, started, &a, &b, a_short);
+        report(m, pairs, started, &a, &b, &shims);
     }
     for s in &shims {
         common::remove(&s.long_running);
+        if let Some(config) = &s.config {
+            let _ = std::fs::remove_file(config);
+        }
     }
     cleanup::check_nothing_left();
 }
 
 impl Shim {
-    fn new(runtime: &'static str, short: &'static str, id: &str) -> Shim {
+    fn new(runtime: &'static str, short: &'static str, id: &str, config: Option<String>) -> Shim {
         common::remove(id);
-        let image = common::env().image;
-        cleanup::created(id);
-        ctr_ok(&[
-            "run",
-            "-d",
-            "--null-io",
-            "--runtime",
-            runtime,
-            &image,
-            id,
-            "sleep",
-            "1000000",
-        ]);
-        Shim {
+        let shim = Shim {
             runtime,
             short,
+            config,
             long_running: id.to_string(),
-        }
+        };
+        scale::start(&shim, id, &[]);
+        shim
     }
+
+    /// ctr's flags that pick this side's runtime (and its options file).
+    pub fn runtime_args(&self) -> Vec<&str> {
+        let mut args = vec!["--runtime", self.runtime];
+        if let Some(config) = &self.config {
+            args.extend(["--runtime-config-path", config.as_str()]);
+        }
+        args
+    }
+}
+
+/// A runtime options file that sets CgroupPrimer: what containerd's CRI
+/// plugin passes from a runtime's `options` table, here through ctr's
+/// `--runtime-config-path`.
+fn primer_config(on: bool) -> String {
+    let path = std::env::temp_dir().join(format!("bench-primer-{on}.toml"));
+    std::fs::write(&path, format!("CgroupPrimer = {on}\n")).expect("write the options file");
+    path.display().to_string()
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -264,7 +315,7 @@ fn report(
     started: Instant,
     a: &[Vec<f64>],
     b: &[Vec<f64>],
-    a_short: &str,
+    shims: &[Shim; 2],
 ) {
     println!(
         "\n{} ({pairs} pairs, {:.0} s)",
@@ -279,6 +330,8 @@ fn report(
             Unit::Ms => ("ms", "lower is better"),
             Unit::MBps => ("MB/s", "higher is better"),
             Unit::MiB => ("MiB", "lower is better"),
+            Unit::PerS => ("/s", "higher is better"),
+            Unit::Us => ("us", "lower is better"),
         };
         let stats = |v: &[f64]| {
             let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -295,13 +348,13 @@ fn report(
         } else {
             println!("  {} ({better})", f.name);
         }
-        println!("    A {a_short:<4} {}", stats(&a));
-        println!("    B rust {}", stats(&b));
+        println!("    A {:<4} {}", shims[0].short, stats(&a));
+        println!("    B {:<4} {}", shims[1].short, stats(&b));
         println!("    B/A per-pair ratio: median {:.2}", median(&ratios));
     }
 }
 
-fn ms(since: Instant) -> f64 {
+pub fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
@@ -386,15 +439,14 @@ fn cold_run(s: &Shim, tag: &str) -> f64 {
     cleanup::created(&id);
     let image = common::env().image;
     let start = Instant::now();
-    ctr_ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        s.runtime,
-        &image,
-        &id,
-        "/bin/true",
-    ]);
+    ctr_ok(
+        &[
+            &["run", "--rm"][..],
+            &s.runtime_args(),
+            &[&image, &id, "/bin/true"],
+        ]
+        .concat(),
+    );
     ms(start)
 }
 
@@ -429,18 +481,11 @@ fn file_throughput(s: &Shim, tag: &str) -> f64 {
     let uri = format!("file://{}", log.display());
     let image = common::env().image;
     let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        s.runtime,
-        "--log-uri",
-        &uri,
-        &image,
-        &id,
-        "sh",
-        "-c",
-        WRITER,
-    ]);
+        &["run", "--rm"][..],
+        &s.runtime_args(),
+        &["--log-uri", &uri, &image, &id, "sh", "-c", WRITER],
+    ]
+    .concat());
     assert!(
         out.status.success(),
         "{}: {}",
@@ -468,16 +513,11 @@ fn rootfs_file_throughput(s: &Shim, tag: &str) -> f64 {
     let image = common::env().image;
     let script = WRITER.replace("2>/dev/null", "of=/tmp/out 2>/dev/null");
     let out = ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        s.runtime,
-        &image,
-        &id,
-        "sh",
-        "-c",
-        &script,
-    ]);
+        &["run", "--rm"][..],
+        &s.runtime_args(),
+        &[&image, &id, "sh", "-c", &script],
+    ]
+    .concat());
     assert!(
         out.status.success(),
         "{}: {}",
@@ -491,17 +531,14 @@ fn fifo_throughput(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-fifo-{}-{tag}", short(s));
     cleanup::created(&id);
     let image = common::env().image;
-    let mut child = ctr_cmd(&[
-        "run",
-        "--rm",
-        "--runtime",
-        s.runtime,
-        &image,
-        &id,
-        "sh",
-        "-c",
-        WRITER,
-    ])
+    let mut child = ctr_cmd(
+        &[
+            &["run", "--rm"][..],
+            &s.runtime_args(),
+            &[&image, &id, "sh", "-c", WRITER],
+        ]
+        .concat(),
+    )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()

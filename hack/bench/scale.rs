@@ -12,7 +12,7 @@ use containerd_shim_protos::api;
 use crate::{call, cleanup, fig, median, ms, short, Figure, Shim, Unit};
 
 /// Containers of the one-shim-each metric.
-const SEPARATE: usize = 20;
+pub const SEPARATE: usize = 20;
 /// The pod sizes whose shim memory is read.
 const POD_SIZES: [usize; 3] = [1, 10, 50];
 /// Start latency samples (start, time, delete) per pod size.
@@ -61,7 +61,7 @@ pub fn separate_shims(s: &Shim, tag: &str) -> Vec<f64> {
         .map(|i| format!("bench-sep-{}-{tag}-{i}", short(s)))
         .collect();
     let t = Instant::now();
-    parallel(&ids, SEPARATE, |id| start(s.runtime, id, &[]));
+    parallel(&ids, SEPARATE, |id| start(s, id, &[]));
     wait_running(&ids);
     let started = ms(t);
     let mut pids: Vec<u32> = ids.iter().map(|id| shim_pid(id)).collect();
@@ -99,15 +99,13 @@ pub fn pod_growth(s: &Shim, tag: &str) -> Vec<f64> {
     let annotation = format!("io.containerd.runc.v2.group={group}");
     let extra = ["--annotation", annotation.as_str()];
     let ids: Vec<String> = (0..POD_SIZES[2]).map(|i| format!("{group}-{i}")).collect();
-    start(s.runtime, &ids[0], &extra);
+    start(s, &ids[0], &extra);
     let shim = shim_pid(&ids[0]);
     let mut figures = Vec::new();
     let mut start_ms = Vec::new();
     let mut running = 1;
     for size in POD_SIZES {
-        parallel(&ids[running..size], FILL_THREADS, |id| {
-            start(s.runtime, id, &extra)
-        });
+        parallel(&ids[running..size], FILL_THREADS, |id| start(s, id, &extra));
         wait_running(&ids[..size]);
         running = size;
         for id in &ids[..size] {
@@ -126,7 +124,7 @@ pub fn pod_growth(s: &Shim, tag: &str) -> Vec<f64> {
                 .map(|k| {
                     let id = format!("{group}-more{size}-{k}");
                     let t = Instant::now();
-                    start(s.runtime, &id, &extra);
+                    start(s, &id, &extra);
                     wait_running(std::slice::from_ref(&id));
                     let took = ms(t);
                     assert_eq!(shim_pid(&id), shim, "{}: {id} not in the pod", s.runtime);
@@ -144,10 +142,11 @@ pub fn pod_growth(s: &Shim, tag: &str) -> Vec<f64> {
 }
 
 /// `ctr run -d --null-io` of a sleeping container; `extra` goes before the image.
-pub fn start(runtime: &str, id: &str, extra: &[&str]) {
+pub fn start(s: &Shim, id: &str, extra: &[&str]) {
     cleanup::created(id);
     let image = common::env().image;
-    let mut args = vec!["run", "-d", "--null-io", "--runtime", runtime];
+    let mut args = vec!["run", "-d", "--null-io"];
+    args.extend(s.runtime_args());
     args.extend_from_slice(extra);
     args.extend([image.as_str(), id, "sleep", "1000000"]);
     ctr_ok(&args);
@@ -184,7 +183,7 @@ pub fn task_pid(id: &str) -> u32 {
 }
 
 /// Polls `ctr task ls` until every one of `ids` is RUNNING.
-fn wait_running(ids: &[String]) {
+pub fn wait_running(ids: &[String]) {
     let start = Instant::now();
     loop {
         let out = ctr_ok(&["tasks", "ls"]);
@@ -203,7 +202,7 @@ fn wait_running(ids: &[String]) {
 }
 
 /// Polls until none of `ids` is a container any more and `shims` exited.
-fn wait_gone(ids: &[String], shims: &[u32]) {
+pub fn wait_gone(ids: &[String], shims: &[u32]) {
     let start = Instant::now();
     loop {
         let out = ctr_ok(&["containers", "ls", "-q"]);
@@ -243,7 +242,7 @@ fn memory(pid: u32) -> (f64, f64) {
 }
 
 /// Runs `f` on every id, `threads` at a time.
-fn parallel(ids: &[String], threads: usize, f: impl Fn(&str) + Sync) {
+pub fn parallel(ids: &[String], threads: usize, f: impl Fn(&str) + Sync) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads.min(ids.len()) {
