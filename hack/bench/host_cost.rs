@@ -24,6 +24,10 @@ use crate::{fig, ms, Figure, Shim, Unit};
 
 /// The argument that makes the bench binary the fork loop.
 pub const FORK_LOOP: &str = "--fork-loop";
+/// The argument that makes the bench binary hold the shim's primer.
+pub const HOLD_PRIMER: &str = "--hold-primer";
+/// How long the fork loop is read beside the primer alone.
+const ALONE: Duration = Duration::from_secs(3);
 /// The quiet second whose rate is the reference.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -40,6 +44,40 @@ pub const FIGURES: &[Figure] = &[
         Unit::Ms,
     ),
 ];
+
+pub const PRIMER_ALONE_FIGURES: &[Figure] = &[
+    fig(
+        "fork+exit rate of an unrelated process, 3 s beside a process holding the primer (B on) or not (A)",
+        Unit::PerS,
+    ),
+    fig("its 99th percentile fork+exit", Unit::Us),
+    fig("its slowest fork+exit", Unit::Us),
+];
+
+/// The primer's own cost, nothing else running: the fork loop for 3 s,
+/// beside a process that holds the shim's primer (the shim's own code,
+/// `cgroup::keep_primed`) on a side whose CgroupPrimer is true, and beside
+/// nothing on the other. The worst case for the node: a shim's primer runs
+/// only while one of its creates or execs is being prepared.
+pub fn beside_the_primer_alone(s: &Shim, _tag: &str) -> Vec<f64> {
+    let holder = s.primer_on().then(PrimerHolder::start);
+    let mut forker = Forker::start();
+    std::thread::sleep(Duration::from_millis(200));
+    forker.sample(); // its own start-up
+    std::thread::sleep(ALONE);
+    let alone = forker.sample();
+    drop(forker);
+    if let Some(h) = holder {
+        let made = h.stop();
+        // One every 4 ms at most; a third of that shows it kept going.
+        let least = ALONE.as_millis() as u64 / 12;
+        assert!(
+            made >= least,
+            "the primer made {made} migrations in {ALONE:?}, expected at least {least}"
+        );
+    }
+    vec![alone.rate, alone.p99_us, alone.max_us]
+}
 
 /// 20 containers, one shim each, started at once while the fork loop runs;
 /// then deleted (not timed).
@@ -123,6 +161,66 @@ impl Drop for Forker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A process (this bench binary) that holds the shim's cgroup migration
+/// primer until its stdin closes.
+struct PrimerHolder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl PrimerHolder {
+    fn start() -> PrimerHolder {
+        let exe = std::env::current_exe().expect("the bench binary's path");
+        let mut child = Command::new(exe)
+            .arg(HOLD_PRIMER)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the primer holder");
+        let stdin = child.stdin.take();
+        PrimerHolder { child, stdin }
+    }
+
+    /// Ends it; the migrations its primer made.
+    fn stop(mut self) -> u64 {
+        drop(self.stdin.take());
+        let mut out = String::new();
+        BufReader::new(self.child.stdout.take().unwrap())
+            .read_line(&mut out)
+            .expect("read the primer holder");
+        let status = self.child.wait().expect("wait for the primer holder");
+        assert!(status.success(), "primer holder: {status}");
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("primer holder said {out:?}"))
+    }
+}
+
+impl Drop for PrimerHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The primer holder's body: holds the primer while its stdin is open,
+/// then prints the number of migrations it made.
+pub fn hold_primer() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let held = containerd_shim_rust_v2::cgroup::keep_primed("the benchmark");
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await
+            .expect("wait for stdin")
+            .expect("read stdin");
+        drop(held);
+    });
+    println!("{}", containerd_shim_rust_v2::cgroup::primer_migrations());
 }
 
 /// The rounds' durations (ns) since the window began.

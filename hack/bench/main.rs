@@ -7,12 +7,14 @@
 //! Run it through hack/bench.sh, which starts the private containerd (with
 //! runc and the Go shim on its PATH) and exports its coordinates.
 //! Usage: bench [--pairs N] [--only WORD[,WORD...]] [--a-runtime NAME]
-//!              [--sides primer]
+//!              [--sides primer|primer-off]
 //! `--a-runtime` puts another runtime on side A in place of the Go shim: an
 //! earlier build of this shim (hack/bench.sh's BENCH_A_BINARY), so that a
 //! change is measured side by side with the build before it.
 //! `--sides primer` compares this shim with itself instead: A with its cgroup
-//! migration primer off, B with it on (the CgroupPrimer runtime option).
+//! migration primer off, B with it on (the CgroupPrimer runtime option);
+//! `--sides primer-off` has it off on both sides, the control that shows
+//! how far the ratios scatter when nothing differs.
 //! `--pairs N` sets every metric's pair count (default: per metric, see
 //! `pairs` below); `--only` runs the metrics whose name, or the name of one
 //! of whose figures, contains one of the words. At the end nothing of the
@@ -76,6 +78,8 @@ struct Metric {
     /// One unrecorded round of each shim first (skipped for the metrics
     /// that start tens of containers per run: the run itself is long).
     warm: bool,
+    /// Only with `--sides` (this shim against itself).
+    sides_only: bool,
     /// One measurement of one shim; `tag` makes container ids unique.
     run: fn(&Shim, &str) -> Vec<f64>,
 }
@@ -95,14 +99,16 @@ pub struct Shim {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(host_cost::FORK_LOOP) {
-        host_cost::fork_loop();
-        return;
+    match args.first().map(String::as_str) {
+        Some(host_cost::FORK_LOOP) => return host_cost::fork_loop(),
+        Some(host_cost::HOLD_PRIMER) => return host_cost::hold_primer(),
+        _ => {}
     }
     let mut pairs: Option<usize> = None;
     let mut only: Option<Vec<String>> = None;
     let mut a_runtime = GO.to_string();
-    let mut primer_sides = false;
+    // Some(b): this shim on both sides, CgroupPrimer false on A and b on B.
+    let mut primer_sides: Option<bool> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -125,9 +131,11 @@ fn main() {
             }
             "--a-runtime" => a_runtime = it.next().expect("--a-runtime NAME").clone(),
             "--sides" => {
-                let what = it.next().expect("--sides primer");
-                assert_eq!(what, "primer", "--sides: only `primer` is known");
-                primer_sides = true;
+                primer_sides = match it.next().map(String::as_str) {
+                    Some("primer") => Some(true),
+                    Some("primer-off") => Some(false),
+                    other => panic!("--sides primer|primer-off, not {other:?}"),
+                }
             }
             "--bench" => {} // cargo passes this to bench targets
             other => panic!("unknown argument {other}"),
@@ -139,6 +147,7 @@ fn main() {
             figures: ONE_MS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![exec_via_shim_api(s, t)],
         },
         Metric {
@@ -146,6 +155,7 @@ fn main() {
             figures: ONE_MS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![exec_via_ctr(s, t)],
         },
         Metric {
@@ -153,6 +163,7 @@ fn main() {
             figures: ONE_MS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![cold_run(s, t)],
         },
         Metric {
@@ -160,6 +171,7 @@ fn main() {
             figures: ONE_MBPS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![file_throughput(s, t)],
         },
         Metric {
@@ -167,6 +179,7 @@ fn main() {
             figures: ONE_MBPS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![rootfs_file_throughput(s, t)],
         },
         Metric {
@@ -174,6 +187,7 @@ fn main() {
             figures: ONE_MBPS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![fifo_throughput(s, t)],
         },
         Metric {
@@ -181,6 +195,7 @@ fn main() {
             figures: ONE_MS,
             pairs: 15,
             warm: true,
+            sides_only: false,
             run: |s, t| vec![events::exit_latency(s, t)],
         },
         Metric {
@@ -188,6 +203,7 @@ fn main() {
             figures: scale::SEPARATE_FIGURES,
             pairs: 9,
             warm: false,
+            sides_only: false,
             run: scale::separate_shims,
         },
         Metric {
@@ -195,24 +211,39 @@ fn main() {
             figures: host_cost::FIGURES,
             pairs: 9,
             warm: false,
+            sides_only: false,
             run: host_cost::during_parallel_start,
+        },
+        Metric {
+            name: "host cost of the primer alone: an unrelated process's fork+exit beside it (--sides only)",
+            figures: host_cost::PRIMER_ALONE_FIGURES,
+            pairs: 15,
+            warm: false,
+            sides_only: true,
+            run: host_cost::beside_the_primer_alone,
         },
         Metric {
             name: "pod shim growth: 1, 10 and 50 containers in one shim (group annotation)",
             figures: scale::POD_FIGURES,
             pairs: 5,
             warm: false,
+            sides_only: false,
             run: scale::pod_growth,
         },
     ];
-    let shims = if primer_sides {
+    let shims = if let Some(b_primer) = primer_sides {
         println!(
             "A = containerd-shim-rust-v2 with CgroupPrimer = false, B = the same with \
-             CgroupPrimer = true (runtime options files); order alternating per pair"
+             CgroupPrimer = {b_primer} (runtime options files); order alternating per pair"
         );
         [
             Shim::new(RUST, "off", "bench-a", Some(primer_config(false))),
-            Shim::new(RUST, "on", "bench-rust", Some(primer_config(true))),
+            Shim::new(
+                RUST,
+                if b_primer { "on" } else { "off" },
+                "bench-rust",
+                Some(primer_config(b_primer)),
+            ),
         ]
     } else {
         let a_runtime: &'static str = Box::leak(a_runtime.into_boxed_str());
@@ -229,6 +260,9 @@ fn main() {
         ]
     };
     for m in &metrics {
+        if m.sides_only && primer_sides.is_none() {
+            continue;
+        }
         if let Some(o) = &only {
             let named = |w: &String| {
                 m.name.contains(w.as_str()) || m.figures.iter().any(|f| f.name.contains(w.as_str()))
@@ -277,6 +311,11 @@ impl Shim {
         };
         scale::start(&shim, id, &[]);
         shim
+    }
+
+    /// Whether this side runs the cgroup migration primer (`--sides` only).
+    pub fn primer_on(&self) -> bool {
+        self.short == "on"
     }
 
     /// ctr's flags that pick this side's runtime (and its options file).
@@ -350,7 +389,12 @@ fn report(
         }
         println!("    A {:<4} {}", shims[0].short, stats(&a));
         println!("    B {:<4} {}", shims[1].short, stats(&b));
-        println!("    B/A per-pair ratio: median {:.2}", median(&ratios));
+        let lowest = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
+        let highest = ratios.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "    B/A per-pair ratio: median {:.2}  (min {lowest:.2}, max {highest:.2})",
+            median(&ratios)
+        );
     }
 }
 

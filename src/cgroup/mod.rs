@@ -20,7 +20,7 @@ pub mod update;
 pub use freezer::{freeze, thaw};
 pub use location::{driver_for, resolve, Driver};
 pub use oom::OomWatcher;
-pub use primer::{keep_primed, prime_for};
+pub use primer::{keep_primed, migrations as primer_migrations, prime_for};
 pub use stats::metrics;
 pub use systemd_unit::set_unit_properties;
 pub use update::{parse_resources, update};
