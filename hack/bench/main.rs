@@ -318,6 +318,26 @@ impl Shim {
         self.short == "on"
     }
 
+    /// `ctr run --rm` on this side's runtime, then `rest`.
+    fn run_rm_args<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["run", "--rm"];
+        args.extend(self.runtime_args());
+        args.extend_from_slice(rest);
+        args
+    }
+
+    /// Runs `ctr run --rm ... rest` to its end; a failure ends the benchmark.
+    fn run_rm(&self, rest: &[&str]) -> std::process::Output {
+        let out = ctr(&self.run_rm_args(rest));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            self.runtime,
+            common::stderr(&out)
+        );
+        out
+    }
+
     /// ctr's flags that pick this side's runtime (and its options file).
     pub fn runtime_args(&self) -> Vec<&str> {
         let mut args = vec!["--runtime", self.runtime];
@@ -483,14 +503,7 @@ fn cold_run(s: &Shim, tag: &str) -> f64 {
     cleanup::created(&id);
     let image = common::env().image;
     let start = Instant::now();
-    ctr_ok(
-        &[
-            &["run", "--rm"][..],
-            &s.runtime_args(),
-            &[&image, &id, "/bin/true"],
-        ]
-        .concat(),
-    );
+    s.run_rm(&[&image, &id, "/bin/true"]);
     ms(start)
 }
 
@@ -524,18 +537,7 @@ fn file_throughput(s: &Shim, tag: &str) -> f64 {
     let _ = std::fs::remove_file(&log);
     let uri = format!("file://{}", log.display());
     let image = common::env().image;
-    let out = ctr(&[
-        &["run", "--rm"][..],
-        &s.runtime_args(),
-        &["--log-uri", &uri, &image, &id, "sh", "-c", WRITER],
-    ]
-    .concat());
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        s.runtime,
-        common::stderr(&out)
-    );
+    s.run_rm(&["--log-uri", &uri, &image, &id, "sh", "-c", WRITER]);
     let data = std::fs::read(&log).expect("read log file");
     let _ = std::fs::remove_file(&log);
     assert!(
@@ -556,18 +558,7 @@ fn rootfs_file_throughput(s: &Shim, tag: &str) -> f64 {
     cleanup::created(&id);
     let image = common::env().image;
     let script = WRITER.replace("2>/dev/null", "of=/tmp/out 2>/dev/null");
-    let out = ctr(&[
-        &["run", "--rm"][..],
-        &s.runtime_args(),
-        &[&image, &id, "sh", "-c", &script],
-    ]
-    .concat());
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        s.runtime,
-        common::stderr(&out)
-    );
+    let out = s.run_rm(&[&image, &id, "sh", "-c", &script]);
     rate_from_tail(&common::stdout(&out), s.runtime)
 }
 
@@ -575,18 +566,11 @@ fn fifo_throughput(s: &Shim, tag: &str) -> f64 {
     let id = format!("bench-fifo-{}-{tag}", short(s));
     cleanup::created(&id);
     let image = common::env().image;
-    let mut child = ctr_cmd(
-        &[
-            &["run", "--rm"][..],
-            &s.runtime_args(),
-            &[&image, &id, "sh", "-c", WRITER],
-        ]
-        .concat(),
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("run ctr");
+    let mut child = ctr_cmd(&s.run_rm_args(&[&image, &id, "sh", "-c", WRITER]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ctr");
     let mut out = child.stdout.take().unwrap();
     let mut total = 0u64;
     let mut tail = Vec::new();
