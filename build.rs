@@ -36,7 +36,9 @@ fn layout() {
 }
 
 /// Whether the final link goes through lld: rustc's default linker on
-/// x86_64-unknown-linux-gnu from 1.90 on, unless the flags pick another.
+/// x86_64-unknown-linux-gnu from 1.90 on, unless the flags pick another or
+/// the toolchain ships no lld of its own (distributions' rustc, Debian's
+/// among them, link with cc and the system's ld, which refuses the option).
 fn links_with_lld() -> Result<(), String> {
     let target = std::env::var("TARGET").unwrap_or_default();
     if target != "x86_64-unknown-linux-gnu" {
@@ -49,7 +51,7 @@ fn links_with_lld() -> Result<(), String> {
         return Err("another linker was chosen".into());
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = std::process::Command::new(rustc)
+    let out = std::process::Command::new(&rustc)
         .arg("-V")
         .output()
         .map_err(|e| format!("rustc -V: {e}"))?;
@@ -62,6 +64,21 @@ fn links_with_lld() -> Result<(), String> {
         .unwrap_or(0);
     if minor < 90 {
         return Err(format!("{} links with cc, not rust-lld", text.trim()));
+    }
+    let sysroot = std::process::Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("rustc --print sysroot: {e}"))?;
+    let lld = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim())
+        .join("lib/rustlib")
+        .join(&target)
+        .join("bin/gcc-ld/ld.lld");
+    if !lld.exists() {
+        return Err(format!(
+            "{} has no lld of its own ({} is missing), so it links with cc",
+            text.trim(),
+            lld.display()
+        ));
     }
     Ok(())
 }
