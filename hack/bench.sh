@@ -6,13 +6,18 @@
 #
 # Metrics: exec (shim API, ctr), cold run, throughput (FIFO, file://, rootfs),
 # exit-event latency, 20 containers with a shim each (parallel start/delete,
-# Rss/Pss per container), one pod shim at 1/10/50 containers (Rss/Pss, start
-# latency). Default pairs per metric (15, 9 for the 20 containers, 5 for the
-# pod); the whole default run takes about 4 min on 2 cores plus the build.
+# Rss/Pss per container), an unrelated process's fork+exit rate while 20
+# containers start (host cost), one pod shim at 1/10/50 containers (Rss/Pss,
+# start latency). Default pairs per metric (15, 9 for the 20 containers, 5
+# for the pod); the whole default run takes about 5 min on 2 cores plus the
+# build.
 # Results and method: docs/performance.md. The run fails if anything of it
 # is left behind.
 #
-# Usage: hack/bench.sh [--pairs N] [--only WORD,...]
+# Usage: hack/bench.sh [--pairs N] [--only WORD,...] [--sides primer|primer-off]
+#   --sides: this shim on both sides, its cgroup migration primer off on A
+#   and on (primer) or off (primer-off, the control) on B; adds the metric
+#   "host cost of the primer alone".
 # Env: CONTAINERD_VERSION_BENCH (1.6, 1.7 or 2.1; default 1.6)
 #      BENCH_A_BINARY: a shim binary (an earlier build of this one) to put on
 #      side A instead of the Go shim, as runtime io.containerd.rustbase.v2:
