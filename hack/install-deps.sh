@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (idempotently, via apt-get) the Debian packages needed to build and
 # test containerd-shim-rust-v2: containerd, runc, a static busybox for the test
-# image, build deps (libseccomp, pkg-config, protoc) and test tooling,
+# image, build deps (libseccomp, pkg-config; no protoc: build.rs parses the
+# protos in Rust) and test tooling,
 # user-mode-linux and dbus for the cgroup v2 node (hack/uml/boot.sh: its
 # systemd set-up runs the host's systemd and dbus).
 # Only packages that are missing are installed; `apt-get update` runs only then.
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 PKGS=(
-  containerd runc busybox-static libseccomp-dev pkg-config protobuf-compiler
+  containerd runc busybox-static libseccomp-dev pkg-config
   iptables containernetworking-plugins util-linux procps psmisc
   user-mode-linux dbus
 )
