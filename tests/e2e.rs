@@ -120,10 +120,24 @@ fn init_exits_143_when_it_traps_sigterm_and_ignores_it_otherwise() {
             "trap 'echo got-term; exit 143' TERM; echo ready; while true; do sleep 0.05; done",
         ],
     );
+    // pid 1 of the container drops a signal it has no handler for: the
+    // SIGTERM goes only once the trap is set, which "ready" follows.
+    let mut child = child;
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    assert_eq!(first, "ready\n");
     ctr_ok(&["task", "kill", "-s", "SIGTERM", &id]);
+    let mut rest = String::new();
+    let reading = std::thread::spawn(move || reader.read_to_string(&mut rest).map(|_| rest));
+    wait_until(
+        "the trapped SIGTERM to end ctr run",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap().is_some(),
+    );
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "ready\ngot-term\n");
+    assert_eq!(reading.join().unwrap().unwrap(), "got-term\n");
 
     // Without a handler, pid 1 of the container does not die of SIGTERM.
     let id2 = unique_id("noterm");
