@@ -588,7 +588,16 @@ async fn copy_stdin(
                 }
             }
         }
-        let n = match from.try_read(&mut buf) {
+        let read = if closing {
+            // After CloseIO, read(2) itself says when the FIFO is empty:
+            // try_read answers from tokio's readiness, which can lag behind
+            // the client's last write (its event not yet polled when CloseIO
+            // wakes this task), and that write would be lost.
+            nix::unistd::read(&from, &mut buf).map_err(std::io::Error::from)
+        } else {
+            from.try_read(&mut buf)
+        };
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -708,6 +717,56 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains("/nonexistent/dir/stdout"), "{err}");
+    }
+
+    /// The client's last write lands in the FIFO just before CloseIO, while
+    /// the copy waits on an empty FIFO: it is delivered before the end of
+    /// file, although tokio has not yet seen the FIFO become readable when
+    /// the copy wakes for CloseIO (written and closed with no await in
+    /// between, so the copy runs before the runtime polls for events).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_just_before_close_io_arrives() {
+        let dir = tempdir("stdin-last");
+        let stdin = mkfifo(&dir, "stdin");
+        let (mut io, stdio) = ProcessIo::open(
+            &StdioPaths {
+                stdin: stdin.clone(),
+                ..Default::default()
+            },
+            &owner(&Reaper::default()),
+        )
+        .await
+        .unwrap();
+        // The shim holds a write end itself: this open does not block.
+        let mut client = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stdin)
+            .unwrap();
+        client.write_all(b"first ").unwrap();
+        let mut process = File::from(stdio.stdin);
+        let (process, first) = tokio::task::spawn_blocking(move || {
+            let mut b = [0u8; 6];
+            process.read_exact(&mut b).unwrap();
+            (process, b)
+        })
+        .await
+        .unwrap();
+        assert_eq!(&first, b"first ");
+        // The copy found the FIFO empty and waits.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(b"last").unwrap();
+        drop(client);
+        io.close_stdin();
+        let rest = tokio::task::spawn_blocking(move || {
+            let mut process = process;
+            let mut v = Vec::new();
+            process.read_to_end(&mut v).unwrap();
+            v
+        })
+        .await
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&rest), "last");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// The process reads slowly; the client opens its end of the FIFO only
