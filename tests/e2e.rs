@@ -1251,6 +1251,22 @@ fn state_and_kill_see_the_exit_at_once_while_output_drains() {
     x.shim.exec(ttrpc_ctx(), &x.req).expect("exec");
     let reader = read_fifo(x.stdout.clone());
     let pid = start_exec(&x.shim, &x.id, "bg");
+    // The shell's background child holds the output once it is `sleep 31`:
+    // before its exec it may still be a forked shell (on a slow node, such
+    // as user-mode-linux, for longer than the shell takes to exit).
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0031\x00"))
+    };
+    wait_until("the background sleep", Duration::from_secs(10), sleeping);
+    // Wait returns once the output is out or its 2 s limit passed: while
+    // it has not, the State and Kill below are inside the window.
+    let waiter = {
+        let (shim, id) = (x.shim.clone(), x.id.clone());
+        std::thread::spawn(move || wait_exec(&shim, &id, "bg"))
+    };
     // Reaped: the pid is gone (a zombie would still take signal 0).
     wait_until("the exec to be reaped", Duration::from_secs(10), || {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err()
@@ -1264,14 +1280,9 @@ fn state_and_kill_see_the_exit_at_once_while_output_drains() {
     kill.exec_id = "bg".into();
     kill.signal = 15;
     let killed = x.shim.kill(ttrpc_ctx(), &kill);
-    // Still in the window: the background sleep holds the output open.
-    let sleeping = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0031\x00"));
     assert!(
-        sleeping,
-        "the check came too late: the output was no longer held open"
+        sleeping() && !waiter.is_finished(),
+        "the check came too late: Wait had returned or the output was no longer held open"
     );
     assert_eq!(
         (st.status.enum_value(), st.exit_status),
@@ -1279,8 +1290,7 @@ fn state_and_kill_see_the_exit_at_once_while_output_drains() {
         "{st:?}"
     );
     expect_code(killed, Code::NOT_FOUND, "already finished");
-    // Wait returns once the output is out (or its 2 s limit passed).
-    assert_eq!(wait_exec(&x.shim, &x.id, "bg"), 3);
+    assert_eq!(waiter.join().unwrap(), 3);
     delete_exec(&x.shim, &x.id, "bg");
     assert!(reader.join().unwrap().starts_with("started"));
 }
