@@ -641,6 +641,11 @@ mod tests {
         }
     }
 
+    /// ProcessIo::open for `paths`, owned by a container "c" of a fresh reaper.
+    async fn open_io(paths: StdioPaths) -> Result<(ProcessIo, InitStdio)> {
+        ProcessIo::open(&paths, &owner(&Reaper::default())).await
+    }
+
     fn mkfifo(dir: &Path, name: &str) -> String {
         let p = dir.join(name);
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -658,13 +663,10 @@ mod tests {
     async fn output_reaches_the_fifo_byte_for_byte() {
         let dir = tempdir("out");
         let stdout = mkfifo(&dir, "stdout");
-        let (mut io, stdio) = ProcessIo::open(
-            &StdioPaths {
-                stdout: stdout.clone(),
-                ..Default::default()
-            },
-            &owner(&Reaper::default()),
-        )
+        let (mut io, stdio) = open_io(StdioPaths {
+            stdout: stdout.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
         let reader = std::thread::spawn(move || {
@@ -693,9 +695,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn no_paths_means_dev_null() {
-        let (_io, stdio) = ProcessIo::open(&StdioPaths::default(), &owner(&Reaper::default()))
-            .await
-            .unwrap();
+        let (_io, stdio) = open_io(StdioPaths::default()).await.unwrap();
         let link = std::fs::read_link(format!("/proc/self/fd/{}", {
             use std::os::fd::AsRawFd;
             stdio.stdout.as_raw_fd()
@@ -706,13 +706,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_missing_fifo_is_named_in_the_error() {
-        let err = ProcessIo::open(
-            &StdioPaths {
-                stdout: "/nonexistent/dir/stdout".into(),
-                ..Default::default()
-            },
-            &owner(&Reaper::default()),
-        )
+        let err = open_io(StdioPaths {
+            stdout: "/nonexistent/dir/stdout".into(),
+            ..Default::default()
+        })
         .await
         .err()
         .unwrap();
@@ -728,13 +725,10 @@ mod tests {
     async fn a_write_just_before_close_io_arrives() {
         let dir = tempdir("stdin-last");
         let stdin = mkfifo(&dir, "stdin");
-        let (mut io, stdio) = ProcessIo::open(
-            &StdioPaths {
-                stdin: stdin.clone(),
-                ..Default::default()
-            },
-            &owner(&Reaper::default()),
-        )
+        let (mut io, stdio) = open_io(StdioPaths {
+            stdin: stdin.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
         // The shim holds a write end itself: this open does not block.
@@ -776,13 +770,10 @@ mod tests {
     async fn stdin_written_before_close_io_all_arrives() {
         let dir = tempdir("stdin");
         let stdin = mkfifo(&dir, "stdin");
-        let (mut io, stdio) = ProcessIo::open(
-            &StdioPaths {
-                stdin: stdin.clone(),
-                ..Default::default()
-            },
-            &owner(&Reaper::default()),
-        )
+        let (mut io, stdio) = open_io(StdioPaths {
+            stdin: stdin.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
         // Let the copy look at the FIFO before any writer exists: it must
