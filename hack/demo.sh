@@ -20,7 +20,7 @@ RT=io.containerd.rust.v2
 
 echo "\$ ctr run --rm --runtime $RT busybox demo sh -c '...'"
 ctr run --rm --runtime $RT "$TEST_IMAGE" demo \
-  sh -c 'echo "hello from a container run by containerd-shim-rust-v2"; echo "pid $$, hostname $(hostname)"; cat /proc/self/cgroup | grep memory'
+  sh -c 'echo "hello from a container run by containerd-shim-rust-v2"; echo "pid $$, hostname $(hostname)"; grep -E "^0::|memory" /proc/self/cgroup'
 
 echo
 echo "\$ ctr run --rm --runtime $RT busybox demo-exit sh -c 'exit 7'"
@@ -49,9 +49,9 @@ ctr task metrics pod-a
 for c in pod-a pod-b; do
   ctr task kill -s SIGKILL $c
 done
-sleep 0.5
 for c in pod-a pod-b; do
-  ctr task rm $c >/dev/null
+  # -f: the kill above may not have landed yet.
+  ctr task rm -f $c >/dev/null
   ctr container rm $c
 done
 echo "demo done"
