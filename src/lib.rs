@@ -31,4 +31,5 @@ pub mod process;
 pub mod reaper;
 pub mod runtime;
 pub mod service;
+pub mod socket_file;
 pub mod sys;

@@ -15,6 +15,7 @@ use crate::handover;
 use crate::reaper::Reaper;
 use crate::runtime::embedded::Embedded;
 use crate::service::TaskService;
+use crate::socket_file;
 
 const TASK_V2: &str = "containerd.task.v2.Task";
 const TASK_V3: &str = "containerd.task.v3.Task";
@@ -32,6 +33,14 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let listener =
         handover::take_listener().map_err(|e| format!("no listening socket from `start`: {e}"))?;
     crate::sys::cloexec_above(3);
+    // The socket file `start` bound for us, removed when this is dropped.
+    let bound = match &flags.socket {
+        Some(path) => Some(
+            socket_file::Bound::new(Path::new(path), &listener)
+                .map_err(|e| format!("keep the listening socket: {e}"))?,
+        ),
+        None => None,
+    };
     // Not dumpable: no core dump of the shim's memory, and no process
     // without CAP_SYS_PTRACE may ptrace it or read its /proc/<pid>/mem,
     // environ or fds, even one running as root (a container's init, say).
@@ -45,17 +54,18 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    let result = runtime.block_on(serve(flags, listener));
-    if let Some(sock) = &flags.socket {
-        let _ = std::fs::remove_file(sock);
-    }
+    let result = runtime.block_on(serve(flags, listener, bound));
     if let Err(e) = &result {
         log::error!("{e}");
     }
     result
 }
 
-async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), String> {
+async fn serve(
+    flags: &Flags,
+    listener: std::os::fd::OwnedFd,
+    bound: Option<socket_file::Bound>,
+) -> Result<(), String> {
     let reaper = Reaper::start().map_err(|e| format!("become subreaper: {e}"))?;
     let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let state_root = super::state_root(&flags.namespace);
@@ -97,6 +107,8 @@ async fn serve(flags: &Flags, listener: std::os::fd::OwnedFd) -> Result<(), Stri
     if !publisher.flush(FLUSH_LIMIT).await {
         log::warn!("exiting with events undelivered after {FLUSH_LIMIT:?}");
     }
+    // No start joins this shim once its socket file is gone.
+    drop(bound);
     let _ = server.shutdown().await;
     Ok(())
 }

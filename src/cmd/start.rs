@@ -4,15 +4,14 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::address::{group_key, socket_path, to_address, SOCKET_DIR};
 use crate::bootstrap;
 use crate::cli::Flags;
+use crate::socket_file;
 
 pub fn run(flags: &Flags) -> Result<(), String> {
     crate::id::validate("container", &flags.id).map_err(|e| e.to_string())?;
@@ -31,7 +30,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let path = socket_path(dir, &flags.address, &flags.namespace, group);
     let address = to_address(&path);
 
-    let listener = match bind_or_join(dir, &path)? {
+    let listener = match socket_file::bind_or_join(dir, &path)? {
         Some(l) => l,
         None => {
             // A live shim already serves this group (the pod's shim).
@@ -65,38 +64,6 @@ fn print_reply(bytes: &[u8]) -> Result<(), String> {
     out.write_all(bytes)
         .and_then(|_| out.flush())
         .map_err(|e| format!("write the reply: {e}"))
-}
-
-/// Binds the group's socket in `dir`, or returns None when a live shim
-/// serves it. A dead socket file is replaced.
-fn bind_or_join(dir: &Path, path: &Path) -> Result<Option<UnixListener>, String> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        if UnixStream::connect(path).is_ok() {
-            return Ok(None);
-        }
-        if path.exists() {
-            // Nobody listens: a shim that died. Replace its socket.
-            let _ = std::fs::remove_file(path);
-        }
-        match UnixListener::bind(path) {
-            Ok(l) => {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-                return Ok(Some(l));
-            }
-            // Another `start` of the same group won the race: join it.
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(format!("listen on {}: {e}", path.display())),
-        }
-    }
 }
 
 fn launch(
