@@ -2,11 +2,12 @@
 //! removed only by the shim it belongs to.
 //!
 //! Binding a unix socket is two steps (bind, then listen), and in between a
-//! connect is refused as if the file were a dead shim's. So every look at a
-//! group's socket and every change to it happens under an exclusive lock on
-//! the socket directory (flock, held for those few system calls): a start
-//! never takes a socket that is about to listen for a dead one, and an
-//! exiting shim never removes a socket a new shim has bound at its path.
+//! connect is refused as if the file were a dead shim's. So a start looks at
+//! the group's socket and binds it under an exclusive lock on the socket
+//! directory (flock, held for those few system calls): it never takes a
+//! socket that is about to listen for a dead one. An exiting shim removes
+//! its file while it still listens ([`Bound`]), so it never removes a socket
+//! a newer shim has bound at its path.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -59,10 +60,12 @@ pub fn bind_or_join(dir: &Path, path: &Path) -> Result<Option<UnixListener>, Str
 }
 
 /// The group's socket file while this shim listens on it. Dropped, it
-/// removes the file under the directory's lock, and only then stops
-/// listening (a duplicate of the listener kept for that): while the shim
-/// listens, no start replaces the file, so the file removed is this shim's
-/// own, never one a newer shim of its group bound at the same path.
+/// removes the file, and only then stops listening (a duplicate of the
+/// listener is kept for that, whatever becomes of the server's own): while
+/// the shim listens, no start replaces the file, so the file removed is this
+/// shim's own, never one a newer shim of its group bound at the same path.
+/// No lock is needed for that: a start that looks meanwhile either connects
+/// (and joins) or finds no file (and binds anew).
 pub struct Bound {
     path: PathBuf,
     _listening: OwnedFd,
@@ -79,14 +82,6 @@ impl Bound {
 
 impl Drop for Bound {
     fn drop(&mut self) {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        let _locked = match lock_dir(dir) {
-            Ok(l) => l,
-            Err(e) => {
-                log::warn!("socket {} not removed: {e}", self.path.display());
-                return;
-            }
-        };
         if let Err(e) = std::fs::remove_file(&self.path) {
             log::warn!("remove socket {}: {e}", self.path.display());
         }
